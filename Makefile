@@ -1,0 +1,51 @@
+# Kafka Streaming Lab. Two commands on a fresh clone: `make run` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAB := $(VENV)/bin/kafkalab
+STAMP := $(VENV)/.installed
+SECONDS ?= 60
+PYTEST_ARGS ?=
+
+.PHONY: run test report lab bench cluster-up cluster-down status clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## run: local cluster up, the whole pipeline for SECONDS, results/, report.html; stops what it started
+run: $(STAMP)
+	$(LAB) run --seconds $(SECONDS)
+
+## test: the whole suite against a real 3-node cluster that the session starts and stops
+test: $(STAMP)
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+## report: execute report.ipynb on results/ and render report.html
+report: $(STAMP)
+	$(LAB) report
+
+## lab: JupyterLab on 127.0.0.1:8888 against the local cluster (token printed)
+lab: $(STAMP)
+	$(LAB) cluster up
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 \
+	  $(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser --notebook-dir .
+
+## bench: every benchmark experiment, appending to results/bench/*.csv
+bench: $(STAMP)
+	$(LAB) bench all
+
+cluster-up: $(STAMP)
+	$(LAB) cluster up
+
+cluster-down: $(STAMP)
+	$(LAB) cluster down
+
+status: $(STAMP)
+	$(LAB) cluster status
+
+clean:
+	-$(LAB) cluster down
+	rm -rf .run results/data/*.csv results/runs/*.ipynb report.html

@@ -1,0 +1,27 @@
+"""Benchmarks: `kafkalab bench <experiment>` appends rows to results/bench/<experiment>.csv.
+
+Each experiment module registers a function `run(config, quick: bool) -> int` here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..config import LabConfig
+from ..errors import ConfigError
+
+# experiment name -> module under kafkalab.bench that has `run(config, quick)`
+EXPERIMENTS: dict[str, str] = {
+    "serializers": "serializers",
+}
+
+
+def run_experiment(config: LabConfig, name: str, quick: bool = False) -> int:
+    names = list(EXPERIMENTS) if name == "all" else [name]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise ConfigError(f"unknown experiment {unknown[0]!r}; choose one of: all, {', '.join(EXPERIMENTS)}")
+    for n in names:
+        module = importlib.import_module(f".{EXPERIMENTS[n]}", __name__)
+        module.run(config, quick=quick)
+    return 0

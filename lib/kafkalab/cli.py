@@ -1,0 +1,133 @@
+"""The `kafkalab` command: cluster management, topics, the pipeline, benchmarks, report.
+
+Every failure that the lab understands ends as one line `error: ...` and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import config as lab_config
+from .errors import LabError
+
+
+def _cluster(args) -> int:
+    from .clients import describe_cluster, describe_partitions
+    from .cluster import LocalCluster
+
+    cfg = lab_config.load()
+    cluster = LocalCluster(cfg.cluster)
+    if args.action == "up":
+        cluster.up()
+    elif args.action == "down":
+        cluster.down()
+        if args.wipe:
+            cluster.wipe()
+    elif args.action == "stop-broker":
+        cluster.stop_broker(args.node, kill=args.kill)
+    elif args.action == "start-broker":
+        cluster.start_broker(args.node)
+    elif args.action == "status":
+        for node in cluster.nodes():
+            state = f"running (pid {node.pid})" if node.running else "stopped"
+            print(f"node {node.node_id}  127.0.0.1:{node.port}  {state}")
+        view = describe_cluster(cfg.bootstrap_servers)
+        print(f"cluster {view.cluster_id}: brokers {list(view.broker_ids)}, controller {view.controller_id}")
+        for p in describe_partitions(cfg.bootstrap_servers):
+            flag = "" if set(p.isr) == set(p.replicas) else "  UNDER-REPLICATED"
+            print(f"  {p.topic:<14} p{p.partition}  leader {p.leader:>2}  replicas {list(p.replicas)}  isr {list(p.isr)}{flag}")
+    return 0
+
+
+def _topics(args) -> int:
+    from .clients import describe_partitions, ensure_topics, require_reachable
+    from .topics import TOPICS
+
+    cfg = lab_config.load(bootstrap_servers=args.bootstrap_servers)
+    require_reachable(cfg.bootstrap_servers, timeout_s=args.wait)
+    if args.action == "create":
+        created = ensure_topics(cfg.bootstrap_servers, TOPICS)
+        print(f"created {created}" if created else "all topics exist")
+    counts: dict[str, int] = {}
+    for p in describe_partitions(cfg.bootstrap_servers):
+        counts[p.topic] = counts.get(p.topic, 0) + 1
+    for name, n in counts.items():
+        print(f"{name}: {n} partitions")
+    return 0
+
+
+def _run(args) -> int:
+    from .runner import run_pipeline
+
+    cfg = lab_config.load(serializer=args.serializer)
+    return run_pipeline(cfg, seconds=args.seconds, trade_rate_hz=args.trade_rate)
+
+
+def _bench(args) -> int:
+    from .bench import run_experiment
+
+    cfg = lab_config.load()
+    return run_experiment(cfg, args.experiment, quick=args.quick)
+
+
+def _report(args) -> int:
+    from .report import render_report
+
+    render_report(lab_config.load())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kafkalab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cluster = sub.add_parser("cluster", help="the local 3-node Kafka cluster")
+    csub = cluster.add_subparsers(dest="action", required=True)
+    csub.add_parser("up", help="fetch Kafka if needed, start the nodes, create the topics")
+    down = csub.add_parser("down", help="stop every node")
+    down.add_argument("--wipe", action="store_true", help="also delete the cluster's data and logs")
+    csub.add_parser("status", help="nodes, brokers, controller, partitions with leaders and ISR")
+    for name, text in (("stop-broker", "stop one node"), ("start-broker", "start a stopped node")):
+        p = csub.add_parser(name, help=text)
+        p.add_argument("node", type=int, help="node id (1..3)")
+        if name == "stop-broker":
+            p.add_argument("--kill", action="store_true", help="kill -9 instead of a controlled shutdown")
+    cluster.set_defaults(func=_cluster)
+
+    topics = sub.add_parser("topics", help="the application's topics")
+    topics.add_argument("action", choices=["create", "list"])
+    topics.add_argument("--bootstrap-servers", default=None)
+    topics.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the cluster to answer")
+    topics.set_defaults(func=_topics)
+
+    run = sub.add_parser("run", help="run the whole pipeline for a bounded time")
+    run.add_argument("--seconds", type=float, default=60.0)
+    run.add_argument("--trade-rate", type=float, default=None, help="trades per second (default: the generator's)")
+    run.add_argument("--serializer", default=None)
+    run.set_defaults(func=_run)
+
+    bench = sub.add_parser("bench", help="run a benchmark experiment into results/bench/")
+    bench.add_argument("experiment")
+    bench.add_argument("--quick", action="store_true", help="a small grid, for tests")
+    bench.set_defaults(func=_bench)
+
+    report = sub.add_parser("report", help="execute report.ipynb on results/ and render report.html")
+    report.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

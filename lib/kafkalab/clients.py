@@ -1,0 +1,205 @@
+"""Kafka client helpers (confluent-kafka / librdkafka).
+
+Producers and consumers are context managers: whatever happens inside the `with`,
+a producer is flushed and a consumer is closed (which commits nothing by itself; the
+caller commits explicitly after its work is safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from .errors import LabError
+from .topics import TOPICS, TopicSpec
+
+# librdkafka prints connection failures to stderr by default; route them to logging so
+# a notebook or CLI shows one clear error of ours instead of a wall of retries.
+_LOG = logging.getLogger("kafkalab.rdkafka")
+_LOG.addHandler(logging.NullHandler())
+_LOG.propagate = False
+
+FLUSH_TIMEOUT_S = 30.0
+
+# Durable by default: every acknowledged record is on at least min.insync.replicas
+# brokers, and retries cannot duplicate or reorder (idempotence).
+RELIABLE_PRODUCER = {
+    "acks": "all",
+    "enable.idempotence": True,
+    "linger.ms": 5,
+    "compression.type": "lz4",
+}
+
+
+class KafkaUnavailable(LabError):
+    """The bootstrap servers did not answer in time."""
+
+
+def base_config(bootstrap_servers: str, **overrides) -> dict:
+    return {"bootstrap.servers": bootstrap_servers, "logger": _LOG, **overrides}
+
+
+def admin(bootstrap_servers: str, **overrides) -> AdminClient:
+    return AdminClient(base_config(bootstrap_servers, **overrides))
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    cluster_id: str
+    broker_ids: tuple[int, ...]
+    controller_id: int | None
+
+
+def describe_cluster(bootstrap_servers: str, timeout_s: float = 5.0) -> ClusterView:
+    """What the cluster says about itself; raises KafkaUnavailable if nobody answers."""
+    client = admin(bootstrap_servers, **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
+    try:
+        result = client.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
+    except Exception as exc:  # KafkaException or a future timeout: same meaning here
+        raise KafkaUnavailable(
+            f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
+            f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
+    controller = result.controller.id if result.controller is not None else None
+    return ClusterView(result.cluster_id, tuple(sorted(n.id for n in result.nodes)), controller)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KafkaException) and exc.args:
+        err = exc.args[0]
+        return err.str() if isinstance(err, KafkaError) else str(err)
+    return type(exc).__name__ if not str(exc) else str(exc)
+
+
+def require_reachable(bootstrap_servers: str, timeout_s: float = 10.0) -> ClusterView:
+    return describe_cluster(bootstrap_servers, timeout_s)
+
+
+def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec] = TOPICS, timeout_s: float = 30.0) -> list[str]:
+    """Create the declared topics that do not exist yet; returns the names created."""
+    client = admin(bootstrap_servers)
+    specs = list(specs)
+    existing = set(client.list_topics(timeout=timeout_s).topics)
+    missing = [s for s in specs if s.name not in existing]
+    if not missing:
+        return []
+    futures = client.create_topics(
+        [NewTopic(s.name, s.partitions, s.replication_factor, config=s.all_configs()) for s in missing],
+        operation_timeout=timeout_s,
+        request_timeout=timeout_s,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise LabError(f"could not create topic {name!r}: {_reason(exc)}") from None
+    _wait_for_leaders(client, [s.name for s in missing], timeout_s)
+    return created
+
+
+def _wait_for_leaders(client: AdminClient, names: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        topics = client.list_topics(timeout=timeout_s).topics
+        if all(n in topics and topics[n].partitions and
+               all(p.leader >= 0 for p in topics[n].partitions.values()) for n in names):
+            return
+        time.sleep(0.2)
+    raise LabError(f"topics {names} have no partition leaders after {timeout_s:g} s")
+
+
+def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 30.0) -> None:
+    futures = admin(bootstrap_servers).delete_topics(list(names), operation_timeout=timeout_s)
+    for future in futures.values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+
+
+def require_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
+    """Fail fast, with the fix, when a topic a component needs does not exist."""
+    existing = set(admin(bootstrap_servers).list_topics(timeout=timeout_s).topics)
+    missing = sorted(set(names) - existing)
+    if missing:
+        raise LabError(
+            f"topic(s) {', '.join(missing)} do not exist on {bootstrap_servers}; "
+            f"create them with `kafkalab topics create` (auto-creation is off)"
+        )
+
+
+@contextmanager
+def producer(bootstrap_servers: str, flush_timeout_s: float = FLUSH_TIMEOUT_S, **overrides) -> Iterator[Producer]:
+    """A producer that is always flushed on exit; reports records it could not deliver."""
+    client = Producer(base_config(bootstrap_servers, **{**RELIABLE_PRODUCER, **overrides}))
+    try:
+        yield client
+    finally:
+        left = client.flush(flush_timeout_s)
+        if left:
+            _LOG.error("%d records were not acknowledged within %.0f s of closing", left, flush_timeout_s)
+
+
+@contextmanager
+def consumer(bootstrap_servers: str, group_id: str, topics: Iterable[str] = (), **overrides) -> Iterator[Consumer]:
+    """A consumer that is always closed on exit (leaving its group promptly)."""
+    settings = {
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        **overrides,
+    }
+    client = Consumer(base_config(bootstrap_servers, **settings))
+    try:
+        topics = list(topics)
+        if topics:
+            client.subscribe(topics)
+        yield client
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def describe_partitions(bootstrap_servers: str, topics: Iterable[str] | None = None,
+                        timeout_s: float = 10.0) -> list[PartitionView]:
+    """Leader, replicas and in-sync replicas of every partition (internal topics left out)."""
+    metadata = admin(bootstrap_servers).list_topics(timeout=timeout_s)
+    wanted = set(topics) if topics is not None else None
+    views = []
+    for name, topic in sorted(metadata.topics.items()):
+        if name.startswith("__") or (wanted is not None and name not in wanted):
+            continue
+        for pid, part in sorted(topic.partitions.items()):
+            views.append(PartitionView(name, pid, part.leader, tuple(part.replicas), tuple(part.isrs)))
+    return views
+
+
+def wait_for_full_isr(bootstrap_servers: str, topics: Iterable[str], timeout_s: float = 60.0) -> float:
+    """Block until every partition's ISR holds all its replicas; returns the seconds waited."""
+    topics = list(topics)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        parts = describe_partitions(bootstrap_servers, topics)
+        if parts and all(set(p.isr) == set(p.replicas) for p in parts):
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise LabError(f"partitions of {topics} did not get all replicas back in sync within {timeout_s:g} s")

@@ -1,0 +1,264 @@
+"""A real Apache Kafka cluster of KRaft nodes as local JVM processes on 127.0.0.1.
+
+Each node is a combined broker+controller with its own folder under the run folder:
+`node-N/server.properties`, `node-N/data`, `node-N/logs/server.log`, `node-N/pid`.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from .clients import KafkaUnavailable, describe_cluster, ensure_topics
+from .config import ClusterConfig
+from .errors import ClusterError
+from .kafka_dist import KafkaDist, ensure_fetched, require_java
+from .topics import TOPICS
+
+STOP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class NodeState:
+    node_id: int
+    port: int
+    pid: int | None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+class LocalCluster:
+    def __init__(self, config: ClusterConfig, echo=print):
+        self.config = config
+        self.echo = echo
+
+    # ---- folders -------------------------------------------------------------------
+    def node_dir(self, node_id: int) -> Path:
+        return self.config.run_dir / f"node-{node_id}"
+
+    def log_path(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "logs" / "server.log"
+
+    def _pid_file(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "pid"
+
+    def _properties(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "server.properties"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.config.bootstrap_servers
+
+    # ---- state ---------------------------------------------------------------------
+    def node_pid(self, node_id: int) -> int | None:
+        """The pid of this node's JVM if it is alive (guards against pid reuse)."""
+        try:
+            pid = int(self._pid_file(node_id).read_text().strip())
+            cmdline = " ".join(psutil.Process(pid).cmdline())
+        except (FileNotFoundError, ValueError, psutil.Error):
+            return None
+        return pid if str(self._properties(node_id)) in cmdline else None
+
+    def nodes(self) -> list[NodeState]:
+        return [NodeState(n, self.config.broker_port(n), self.node_pid(n)) for n in self.config.node_ids]
+
+    # ---- lifecycle -----------------------------------------------------------------
+    def up(self, create_topics: bool = True) -> None:
+        """Start every node that is not running and return once the cluster is ready."""
+        java = require_java()
+        dist = ensure_fetched(self.config, echo=self.echo)
+        cluster_id = self._cluster_id()
+        started = []
+        for node_id in self.config.node_ids:
+            if self.node_pid(node_id) is None:
+                self._start_node(node_id, java, dist, cluster_id)
+                started.append(node_id)
+        self.wait_ready(self.config.start_timeout_s)
+        if create_topics:
+            ensure_topics(self.bootstrap_servers, TOPICS)
+        verb = f"started node(s) {started}" if started else "already running"
+        self.echo(f"Kafka {self.config.kafka_version} cluster {verb}; bootstrap {self.bootstrap_servers}")
+
+    def start_broker(self, node_id: int, wait: bool = True) -> None:
+        self._check_node_id(node_id)
+        if self.node_pid(node_id) is not None:
+            self.echo(f"node {node_id} is already running")
+            return
+        self._start_node(node_id, require_java(), ensure_fetched(self.config, echo=self.echo), self._cluster_id())
+        if wait:
+            self.wait_ready(self.config.start_timeout_s)
+
+    def stop_broker(self, node_id: int, kill: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop one node: SIGTERM (controlled shutdown) by default, SIGKILL with kill=True."""
+        self._check_node_id(node_id)
+        pid = self.node_pid(node_id)
+        if pid is None:
+            self.echo(f"node {node_id} is not running")
+            return
+        self._signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s)
+        self._pid_file(node_id).unlink(missing_ok=True)
+
+    def down(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop every node this run folder started, and any stray JVM pointing at it."""
+        pids = [n.pid for n in self.nodes() if n.pid is not None]
+        pids += [p for p in self._stray_jvms() if p not in pids]
+        self._signal_and_wait(pids, signal.SIGTERM, timeout_s)
+        for node_id in self.config.node_ids:
+            self._pid_file(node_id).unlink(missing_ok=True)
+        self.echo(f"stopped {len(pids)} Kafka node(s)" if pids else "no Kafka node was running")
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Until metadata shows every running node as a broker and a controller is known."""
+        expected = {n.node_id for n in self.nodes() if n.running}
+        deadline = time.monotonic() + timeout_s
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            self._fail_if_a_node_died(expected)
+            try:
+                view = describe_cluster(self.bootstrap_servers, timeout_s=3.0)
+                if expected <= set(view.broker_ids) and view.controller_id is not None:
+                    return
+                last_error = f"brokers {list(view.broker_ids)} of {sorted(expected)} registered"
+            except KafkaUnavailable as exc:
+                last_error = str(exc)
+            time.sleep(0.5)
+        raise ClusterError(
+            f"Kafka cluster not ready after {timeout_s:g} s ({last_error}); see {self.config.run_dir}/node-*/logs/"
+        )
+
+    def wipe(self) -> None:
+        """Delete all data and logs (the cluster must be down)."""
+        if any(n.running for n in self.nodes()):
+            raise ClusterError("refusing to wipe a running cluster; run `kafkalab cluster down` first")
+        shutil.rmtree(self.config.run_dir, ignore_errors=True)
+
+    # ---- internals -----------------------------------------------------------------
+    def _check_node_id(self, node_id: int) -> None:
+        if node_id not in self.config.node_ids:
+            raise ClusterError(f"there is no node {node_id}; nodes are {list(self.config.node_ids)}")
+
+    def _cluster_id(self) -> str:
+        path = self.config.run_dir / "cluster.id"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+        return path.read_text().strip()
+
+    def _server_properties(self, node_id: int) -> str:
+        c = self.config
+        voters = ",".join(f"{n}@127.0.0.1:{c.controller_port(n)}" for n in c.node_ids)
+        rf = min(3, c.node_count)
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": node_id,
+            "controller.quorum.voters": voters,
+            # 127.0.0.1 only: the lab is not exposed to the network.
+            "listeners": f"PLAINTEXT://127.0.0.1:{c.broker_port(node_id)},CONTROLLER://127.0.0.1:{c.controller_port(node_id)}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.broker_port(node_id)}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": self.node_dir(node_id) / "data",
+            "num.partitions": 3,
+            "default.replication.factor": rf,
+            "min.insync.replicas": min(2, rf),
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min(2, rf),
+            # A typo in a topic name must fail, not create a new topic.
+            "auto.create.topics.enable": "false",
+            "group.initial.rebalance.delay.ms": 0,
+            # Two cores: fewer threads than the defaults' 3 network / 8 io.
+            "num.network.threads": 2,
+            "num.io.threads": 4,
+        }
+        return "".join(f"{k}={v}\n" for k, v in settings.items())
+
+    def _start_node(self, node_id: int, java: str, dist: KafkaDist, cluster_id: str) -> None:
+        for port in (self.config.broker_port(node_id), self.config.controller_port(node_id)):
+            _require_free_port(port)
+        node_dir = self.node_dir(node_id)
+        (node_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._properties(node_id).write_text(self._server_properties(node_id))
+        jvm = [java, *self._jvm_options(dist, node_id), "-cp", dist.classpath]
+        if not (node_dir / "data" / "meta.properties").exists():
+            self._format(node_id, jvm, cluster_id)
+        stdout = (node_dir / "logs" / "stdout.log").open("ab")
+        process = subprocess.Popen(
+            [*jvm, "kafka.Kafka", str(self._properties(node_id))],
+            stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the CLI; `down` stops it
+        )
+        stdout.close()
+        self._pid_file(node_id).write_text(f"{process.pid}\n")
+
+    def _jvm_options(self, dist: KafkaDist, node_id: int) -> list[str]:
+        heap = f"{self.config.heap_mb}m"
+        return [
+            f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={dist.log4j_config}",
+            f"-Dkafka.logs.dir={self.node_dir(node_id) / 'logs'}",
+        ]
+
+    def _format(self, node_id: int, jvm: list[str], cluster_id: str) -> None:
+        log = self.node_dir(node_id) / "logs" / "format.log"
+        with log.open("w") as out:
+            done = subprocess.run(
+                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._properties(node_id))],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        if done.returncode != 0:
+            raise ClusterError(f"formatting node {node_id}'s storage failed; see {log}")
+
+    def _fail_if_a_node_died(self, expected: set[int]) -> None:
+        for node_id in sorted(expected):
+            if self.node_pid(node_id) is None:
+                raise ClusterError(f"Kafka node {node_id} exited during start-up; see {self.log_path(node_id)}")
+
+    def _stray_jvms(self) -> list[int]:
+        marker = str(self.config.run_dir)
+        strays = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmdline = " ".join(proc.info.get("cmdline") or [])
+            if "kafka.Kafka" in cmdline and marker in cmdline:
+                strays.append(proc.info["pid"])
+        return strays
+
+    def _signal_and_wait(self, pids: list[int], sig: signal.Signals, timeout_s: float) -> None:
+        procs = []
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                proc.send_signal(sig)
+                procs.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+        for proc in alive:  # a controlled shutdown that hangs must not leave a stray JVM
+            self.echo(f"node pid {proc.pid} did not stop within {timeout_s:g} s; killing it")
+            proc.kill()
+        psutil.wait_procs(alive, timeout=10)
+
+
+def _require_free_port(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise ClusterError(
+                f"port {port} on 127.0.0.1 is already in use (another Kafka or program?); "
+                f"stop it, or move the cluster with KAFKALAB_BASE_PORT"
+            ) from None

@@ -1,0 +1,183 @@
+"""Settings for the lab: the one module that reads environment variables.
+
+Everything else receives a `LabConfig` (or one of its parts). Papermill parameters and
+CLI flags override these per run through `load(**overrides)`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
+
+# Pinned in one place. docker-compose.yml uses the same version (a test checks it).
+KAFKA_VERSION = "4.3.1"
+SCALA_VERSION = "2.13"
+
+ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
+ENV_SERIALIZER = "KAFKALAB_SERIALIZER"
+ENV_RESULTS_DIR = "KAFKALAB_RESULTS_DIR"
+ENV_BASE_PORT = "KAFKALAB_BASE_PORT"
+ENV_CLUSTER_DIR = "KAFKALAB_CLUSTER_DIR"
+ENV_KAFKA_CACHE = "KAFKALAB_KAFKA_CACHE"
+ENV_BROKER_HEAP_MB = "KAFKALAB_BROKER_HEAP_MB"
+ENV_START_TIMEOUT_S = "KAFKALAB_START_TIMEOUT_S"
+ENV_HOME = "KAFKALAB_HOME"
+
+# Every variable the package reads; the compose file may only use names from here.
+ENV_VARS = (
+    ENV_BOOTSTRAP,
+    ENV_SERIALIZER,
+    ENV_RESULTS_DIR,
+    ENV_BASE_PORT,
+    ENV_CLUSTER_DIR,
+    ENV_KAFKA_CACHE,
+    ENV_BROKER_HEAP_MB,
+    ENV_START_TIMEOUT_S,
+    ENV_HOME,
+)
+
+DEFAULT_BASE_PORT = 9092
+DEFAULT_SERIALIZER = "json"
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+
+
+def _project_root(env: Mapping[str, str]) -> Path:
+    if env.get(ENV_HOME):
+        return Path(env[ENV_HOME]).expanduser().resolve()
+    # Installed editable from lib/kafkalab: the checkout is two levels up.
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").exists():
+        return checkout
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A local cluster of combined broker+controller KRaft nodes on 127.0.0.1."""
+
+    cache_dir: Path
+    run_dir: Path
+    kafka_version: str = KAFKA_VERSION
+    base_port: int = DEFAULT_BASE_PORT
+    node_count: int = 3
+    heap_mb: int = 512
+    start_timeout_s: float = 90.0
+
+    def broker_port(self, node_id: int) -> int:
+        """Client port of node 1..n: 9092, 9094, 9096 by default."""
+        return self.base_port + 2 * (node_id - 1)
+
+    def controller_port(self, node_id: int) -> int:
+        return self.broker_port(node_id) + 1
+
+    @property
+    def node_ids(self) -> tuple[int, ...]:
+        return tuple(range(1, self.node_count + 1))
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{self.broker_port(n)}" for n in self.node_ids)
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    bootstrap_servers: str
+    serializer: str
+    results_dir: Path
+    project_root: Path
+    cluster: ClusterConfig = field(repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.results_dir / "data"
+
+    @property
+    def bench_dir(self) -> Path:
+        return self.results_dir / "bench"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.results_dir / "runs"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.results_dir / "profiles"
+
+    def with_overrides(self, **overrides) -> "LabConfig":
+        """Apply non-empty overrides (papermill parameters, CLI flags)."""
+        given = {k: v for k, v in overrides.items() if v not in (None, "")}
+        if "bootstrap_servers" in given:
+            given["bootstrap_servers"] = parse_bootstrap(str(given["bootstrap_servers"]), "bootstrap_servers")
+        if "results_dir" in given:
+            given["results_dir"] = Path(given["results_dir"]).expanduser().resolve()
+        return replace(self, **given)
+
+
+def parse_bootstrap(value: str, name: str = ENV_BOOTSTRAP) -> str:
+    servers = [s.strip() for s in value.split(",") if s.strip()]
+    bad = [s for s in servers if not _HOST_PORT.match(s)]
+    if not servers or bad:
+        raise ConfigError(
+            f"{name} must be a comma-separated list of host:port (got {value!r}); "
+            f"example: 127.0.0.1:9092,127.0.0.1:9094"
+        )
+    return ",".join(servers)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high} (got {raw!r})") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high} (got {value})")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds (got {raw!r})") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive (got {value})")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+def load(env: Mapping[str, str] | None = None, **overrides) -> LabConfig:
+    """Read the environment once, then apply overrides (None or '' means 'not given')."""
+    env = os.environ if env is None else env
+    root = _project_root(env)
+    cluster = ClusterConfig(
+        cache_dir=_path(env, ENV_KAFKA_CACHE, root / ".cache" / "kafka"),
+        run_dir=_path(env, ENV_CLUSTER_DIR, root / ".run" / "cluster"),
+        base_port=_int(env, ENV_BASE_PORT, DEFAULT_BASE_PORT, 1024, 65000),
+        heap_mb=_int(env, ENV_BROKER_HEAP_MB, 512, 256, 8192),
+        start_timeout_s=_float(env, ENV_START_TIMEOUT_S, 90.0),
+    )
+    raw_bootstrap = env.get(ENV_BOOTSTRAP, "").strip()
+    bootstrap = parse_bootstrap(raw_bootstrap) if raw_bootstrap else cluster.bootstrap_servers
+    config = LabConfig(
+        bootstrap_servers=bootstrap,
+        serializer=env.get(ENV_SERIALIZER, "").strip() or DEFAULT_SERIALIZER,
+        results_dir=_path(env, ENV_RESULTS_DIR, root / "results"),
+        project_root=root,
+        cluster=cluster,
+    )
+    return config.with_overrides(**overrides)

@@ -1,0 +1,47 @@
+"""The application's topics, declared once.
+
+The local runner (`kafkalab cluster up` / `kafkalab topics create`) and the Docker
+topic set-up job both create topics from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int = 3
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def all_configs(self) -> dict[str, str]:
+        # min ISR 2 with RF 3: an acks=all write survives one broker loss and is
+        # refused (not silently lost) when two are down.
+        return {"min.insync.replicas": "2", **self.configs}
+
+
+TRADES = "trades"
+ORDERBOOKS = "orderbooks"
+CANDLES = "candles"
+BOOK_FEATURES = "book-features"
+DEAD_LETTERS = "dead-letters"
+
+TOPICS: tuple[TopicSpec, ...] = (
+    # Keyed by symbol: six partitions leave room for up to six processor instances.
+    TopicSpec(TRADES, 6, configs={"retention.ms": str(DAY_MS)}),
+    TopicSpec(ORDERBOOKS, 6, configs={"retention.ms": str(6 * HOUR_MS)}),
+    TopicSpec(CANDLES, 3, configs={"retention.ms": str(7 * DAY_MS)}),
+    TopicSpec(BOOK_FEATURES, 3, configs={"retention.ms": str(7 * DAY_MS)}),
+    TopicSpec(DEAD_LETTERS, 1, configs={"retention.ms": str(7 * DAY_MS)}),
+)
+
+TOPICS_BY_NAME = {spec.name: spec for spec in TOPICS}
+
+
+def spec(name: str) -> TopicSpec:
+    return TOPICS_BY_NAME[name]
