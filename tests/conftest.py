@@ -57,6 +57,8 @@ def kafka_cluster() -> TestCluster:
     finally:
         os.environ.pop(lab_config.ENV_BOOTSTRAP, None)
         manager.down()
+        # `down` must leave no stray JVM behind.
+        assert not any(n.running for n in manager.nodes()) and manager._stray_jvms() == []
 
 
 @pytest.fixture

@@ -37,12 +37,27 @@ RELIABLE_PRODUCER = {
 }
 
 
+# Consumers commit explicitly, only after their work is safe (a CSV row on disk, a
+# result acknowledged by Kafka); a new group starts from the oldest retained record.
+CONSUMER_DEFAULTS = {
+    "auto.offset.reset": "earliest",
+    "enable.auto.commit": False,
+    "isolation.level": "read_committed",
+}
+
+
 class KafkaUnavailable(LabError):
     """The bootstrap servers did not answer in time."""
 
 
+# confluent-kafka's own (Python callback) settings are spelled with underscores.
+_PYTHON_KEYS = frozenset({"error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "on_commit", "logger"})
+
+
 def base_config(bootstrap_servers: str, **overrides) -> dict:
-    return {"bootstrap.servers": bootstrap_servers, "logger": _LOG, **overrides}
+    """Client settings; overrides may be spelled `linger_ms=5` or `**{"linger.ms": 5}`."""
+    settings = {key if key in _PYTHON_KEYS else key.replace("_", "."): value for key, value in overrides.items()}
+    return {"bootstrap.servers": bootstrap_servers, "logger": _LOG, **settings}
 
 
 def admin(bootstrap_servers: str, **overrides) -> AdminClient:
@@ -118,7 +133,8 @@ def _wait_for_leaders(client: AdminClient, names: list[str], timeout_s: float) -
 
 
 def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 30.0) -> None:
-    futures = admin(bootstrap_servers).delete_topics(list(names), operation_timeout=timeout_s)
+    client = admin(bootstrap_servers)  # keep a reference: the futures fail if the client is freed
+    futures = client.delete_topics(list(names), operation_timeout=timeout_s)
     for future in futures.values():
         try:
             future.result()
@@ -153,13 +169,7 @@ def producer(bootstrap_servers: str, flush_timeout_s: float = FLUSH_TIMEOUT_S, *
 @contextmanager
 def consumer(bootstrap_servers: str, group_id: str, topics: Iterable[str] = (), **overrides) -> Iterator[Consumer]:
     """A consumer that is always closed on exit (leaving its group promptly)."""
-    settings = {
-        "group.id": group_id,
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "isolation.level": "read_committed",
-        **overrides,
-    }
+    settings = {"group.id": group_id, **CONSUMER_DEFAULTS, **overrides}
     client = Consumer(base_config(bootstrap_servers, **settings))
     try:
         topics = list(topics)
