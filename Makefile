@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-## run: local cluster up, the whole pipeline for SECONDS, results/, report.html; stops what it started
+## run: local cluster up if needed, the whole pipeline for SECONDS, results/, report.html; stops what it started
 run: $(STAMP)
 	$(LAB) run --seconds $(SECONDS)
+	$(LAB) report
 
 ## test: the whole suite against a real 3-node cluster that the session starts and stops
 test: $(STAMP)
@@ -27,11 +28,17 @@ test: $(STAMP)
 report: $(STAMP)
 	$(LAB) report
 
-## lab: JupyterLab on 127.0.0.1:8888 against the local cluster (token printed)
+## lab: JupyterLab on 127.0.0.1:8888 against the local cluster (token printed; set JUPYTER_TOKEN to choose it)
+## The notebooks find the cluster through the same settings as the CLI (local cluster unless
+## KAFKA_BOOTSTRAP_SERVERS says otherwise). The cluster keeps running after JupyterLab exits:
+## `make cluster-down` stops it.
+LAB_PORT ?= 8888
+# Jupyter refuses to run as root unless told; containers and CI boxes often are root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	$(LAB) cluster up
-	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 \
-	  $(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser --notebook-dir .
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --ServerApp.port_retries=0 \
+	  --notebook-dir . --ServerApp.default_url=/lab/tree/notebooks $(LAB_ROOT)
 
 ## bench: every benchmark experiment, appending to results/bench/*.csv
 bench: $(STAMP)

@@ -145,7 +145,13 @@ def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float
 
 def require_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
     """Fail fast, with the fix, when a topic a component needs does not exist."""
-    existing = set(admin(bootstrap_servers).list_topics(timeout=timeout_s).topics)
+    try:
+        existing = set(admin(bootstrap_servers).list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:  # nobody answered: the same one line as describe_cluster
+        raise KafkaUnavailable(
+            f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
+            f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
     missing = sorted(set(names) - existing)
     if missing:
         raise LabError(

@@ -79,9 +79,14 @@ class LocalCluster:
         java = require_java()
         dist = ensure_fetched(self.config, echo=self.echo)
         cluster_id = self._cluster_id()
+        to_start = [n for n in self.config.node_ids if self.node_pid(n) is None]
+        # Every port first: a port taken by node 3 must not leave nodes 1 and 2 running.
+        for node_id in to_start:
+            for port in (self.config.broker_port(node_id), self.config.controller_port(node_id)):
+                _require_free_port(port)
         started = []
         for node_id in self.config.node_ids:
-            if self.node_pid(node_id) is None:
+            if node_id in to_start:
                 self._start_node(node_id, java, dist, cluster_id)
                 started.append(node_id)
         self.wait_ready(self.config.start_timeout_s)

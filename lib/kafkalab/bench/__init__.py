@@ -13,6 +13,14 @@ from ..errors import ConfigError
 # experiment name -> module under kafkalab.bench that has `run(config, quick)`
 EXPERIMENTS: dict[str, str] = {
     "serializers": "serializers",
+    "generator": "generator",
+    "producer": "producer",
+    "consumer": "consumer",
+    "scaling": "scaling",
+    "replication": "replication",
+    "deepdives": "deepdives",
+    "pipeline": "pipeline",
+    "reliability": "reliability",  # broker loss on its own private cluster
 }
 
 

@@ -31,7 +31,7 @@ def machine_info() -> dict[str, str]:
         "machine_cpu": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "kafka_version": KAFKA_VERSION,
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": confluent_kafka.__version__,  # version() is a plain str in 2.16: [0] gave "2"
         "librdkafka": confluent_kafka.libversion()[0],
         "kafka_python": kafka.__version__,
     }

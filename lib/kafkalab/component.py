@@ -1,0 +1,287 @@
+"""The runtime every generator, processor and sink shares: one bounded, stoppable loop.
+
+A component is a small class with three hooks:
+
+- `setup(stack)`   open clients and files; register every close with the ExitStack so
+                   they are closed whatever happens (producers are flushed by
+                   `clients.producer`, consumers closed by `clients.consumer`).
+- `step()`         one loop iteration (poll, produce, write...). It must return within
+                   about a second so a stop request is noticed promptly.
+- `finish()`       clean end only (bound reached or stop requested): flush, commit the
+                   last offsets, sync files. Not called after an exception: the
+                   component then exits without committing, so the work is replayed.
+
+`run_loop(component, bounds)` drives them: it stops at `bounds.max_seconds` /
+`bounds.max_messages` (0 = unbounded; messages are `component.message_count()`), on
+`component.stop()` (the widgets' Stop button, any thread), on SIGTERM/SIGINT (handlers
+installed only when running in the main thread, previous handlers restored after), or
+when `bounds.stop_file` exists.
+
+Stopping a component that papermill runs (the pipeline runner relies on this)
+------------------------------------------------------------------------------
+Papermill executes the notebook in a Jupyter kernel, a *child process started in its own
+session* (jupyter_client uses start_new_session=True). So:
+
+- SIGTERM to the papermill process does NOT reach the kernel: papermill dies at once,
+  the executed notebook is not written, and the kernel is killed later by its parent
+  poller (os._exit: no flush, no commit). `os.killpg` on papermill's group does not
+  reach it either (different process group).
+- What works, in order of preference:
+  1. **Stop file** (recommended; needs no process ids): pass the notebook parameter
+     `stop_file=<path>` (e.g. results/runs/<component>.stop) and create that file to
+     stop. The loop checks it every `STOP_FILE_CHECK_S` seconds, finishes cleanly, the
+     cell returns, papermill saves the executed notebook and exits 0.
+  2. **Signal the kernel**: send SIGTERM (or SIGINT) to papermill's child kernel
+     process (`kernel_pids(papermill_pid)` below finds it with psutil). The handler
+     installed by `run_loop` requests the same clean stop; papermill then exits 0.
+  Either way, wait for papermill to exit (a flush can take a few seconds; allow
+  `clients.FLUSH_TIMEOUT_S` + 10 s) before killing anything harder.
+
+Progress: headless runs print one counter line every `progress_every_s` seconds
+(a log line reads well in papermill output and in `docker logs`); interactive runs
+show live counters in the widgets (see kafkalab.widgets).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import ConfigError
+
+STOP_FILE_CHECK_S = 0.5
+DEFAULT_PROGRESS_EVERY_S = 5.0
+
+
+class Counters:
+    """Named integer counters, safe to update from one thread and read from another."""
+
+    def __init__(self, *names: str) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, int] = {name: 0 for name in names}
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._values[name] = self._values.get(name, 0) + n
+
+    def set(self, name: str, value: int) -> None:
+        with self._lock:
+            self._values[name] = value
+
+    def __getitem__(self, name: str) -> int:
+        with self._lock:
+            return self._values.get(name, 0)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._values)
+
+    def __repr__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.snapshot().items())
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """When a loop ends by itself. 0 means unbounded."""
+
+    max_seconds: float = 0.0
+    max_messages: int = 0
+    stop_file: str = ""  # the loop ends cleanly once this file exists ("" = no stop file)
+
+    def __post_init__(self) -> None:
+        if self.max_seconds < 0 or self.max_messages < 0:
+            raise ConfigError(
+                f"max_seconds and max_messages must be 0 (unbounded) or positive "
+                f"(got {self.max_seconds}, {self.max_messages})"
+            )
+
+
+class Component:
+    """Base class: subclasses set `name`, `counter_names`, `message_counter`, and the hooks."""
+
+    name: str = "component"
+    counter_names: tuple[str, ...] = ()
+    message_counter: str = ""  # which counter max_messages bounds
+
+    def __init__(self) -> None:
+        self.counters = Counters(*self.counter_names)
+        self._stop = threading.Event()
+        self.bounds = Bounds()
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+
+    # -- hooks ---------------------------------------------------------------
+    def setup(self, stack: ExitStack) -> None:
+        """Open clients/files; register their closing with `stack`."""
+
+    def step(self) -> None:  # pragma: no cover - every component overrides it
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Clean end: flush, commit, sync. Clients are still open here."""
+
+    def summary(self) -> str:
+        """One line printed at the end of a headless run."""
+        return f"{self.name}: {self.counters!r}"
+
+    # -- control ---------------------------------------------------------------
+    def message_count(self) -> int:
+        return self.counters[self.message_counter] if self.message_counter else 0
+
+    def messages_left(self) -> int | None:
+        """How many messages max_messages still allows (None = unbounded)."""
+        if not self.bounds.max_messages:
+            return None
+        return max(0, self.bounds.max_messages - self.message_count())
+
+    def stop(self) -> None:
+        """Ask the loop to end cleanly (safe from any thread or a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def reset_stop(self) -> None:
+        self._stop.clear()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep that wakes up on stop(); True if a stop was requested."""
+        return self._stop.wait(seconds)
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        return (self.stopped_at or time.monotonic()) - self.started_at
+
+
+def _install_signal_handlers(component: Component) -> Callable[[], None]:
+    """SIGTERM/SIGINT -> component.stop(); returns a function restoring the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signal.signal only works in the main thread
+
+    def handler(signum, _frame) -> None:
+        print(f"{component.name}: {signal.Signals(signum).name} received, stopping cleanly", flush=True)
+        component.stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+def _ticker(every_s: float) -> Iterator[bool]:
+    """Yields True once every `every_s` seconds (monotonic), else False."""
+    due = time.monotonic() + every_s
+    while True:
+        now = time.monotonic()
+        if now >= due:
+            due = now + every_s
+            yield True
+        else:
+            yield False
+
+
+def run_loop(component: Component, bounds: Bounds = Bounds(), *,
+             progress_every_s: float = DEFAULT_PROGRESS_EVERY_S,
+             progress: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Run the component until a bound, a stop request or an error; returns the counters.
+
+    Errors propagate (after the clients are closed) so papermill exits non-zero.
+    `progress` receives a counter line every `progress_every_s` seconds (None = silent).
+    """
+    restore = _install_signal_handlers(component)
+    stop_file = Path(bounds.stop_file) if bounds.stop_file else None
+    try:
+        with ExitStack() as stack:
+            component.bounds = bounds  # a step that works in batches may look at the bounds
+            component.setup(stack)
+            component.started_at, component.stopped_at = time.monotonic(), None
+            deadline = component.started_at + bounds.max_seconds if bounds.max_seconds else None
+            report = _ticker(progress_every_s)
+            check_file = _ticker(STOP_FILE_CHECK_S)
+            while not component.stop_requested:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if bounds.max_messages and component.message_count() >= bounds.max_messages:
+                    break
+                if stop_file is not None and next(check_file) and stop_file.exists():
+                    print(f"{component.name}: stop file {stop_file} found, stopping cleanly", flush=True)
+                    break
+                component.step()
+                if progress is not None and next(report):
+                    progress(_progress_line(component))
+            component.finish()
+            component.stopped_at = time.monotonic()
+    finally:
+        if component.stopped_at is None:
+            component.stopped_at = time.monotonic()
+        restore()
+    return component.counters.snapshot()
+
+
+def _progress_line(component: Component) -> str:
+    return f"[{component.elapsed_s:7.1f} s] {component.name}: {component.counters!r}"
+
+
+def run_component(component: Component, *, interactive: bool | None = None,
+                  max_seconds: float = 0.0, max_messages: int = 0, stop_file: str = "",
+                  progress_every_s: float = DEFAULT_PROGRESS_EVERY_S):
+    """Run a component the way its notebook needs.
+
+    interactive=True: show Start/Stop buttons and live counters (ipywidgets) and run the
+    loop in a background thread when Start is clicked; returns the panel.
+    interactive=False: run to the bound in this thread, printing progress; raise on
+    failure (papermill then exits non-zero); returns the final counters.
+    interactive=None: interactive only inside a Jupyter server's kernel (JupyterLab),
+    headless otherwise (papermill, plain Python).
+    """
+    bounds = Bounds(float(max_seconds or 0), int(max_messages or 0), str(stop_file or ""))
+    if interactive is None:
+        from .config import in_jupyter_server
+
+        interactive = in_jupyter_server()
+    if interactive:
+        from .widgets import ComponentPanel
+
+        panel = ComponentPanel(component, bounds)
+        panel.show()
+        return panel
+
+    def echo(line: str) -> None:
+        print(line, flush=True)
+
+    echo(f"{component.name}: running (max_seconds={bounds.max_seconds:g}, "
+         f"max_messages={bounds.max_messages}, stop_file={bounds.stop_file or '-'})")
+    counters = run_loop(component, bounds, progress_every_s=progress_every_s, progress=echo)
+    echo(f"{component.summary()} in {component.elapsed_s:.1f} s")
+    sys.stdout.flush()
+    return counters
+
+
+def kernel_pids(papermill_pid: int) -> list[int]:
+    """Pids of the Jupyter kernels a papermill process started (its python children)."""
+    import psutil
+
+    try:
+        children = psutil.Process(papermill_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    pids = []
+    for child in children:
+        try:
+            if any("ipykernel" in part for part in child.cmdline()):
+                pids.append(child.pid)
+        except psutil.Error:
+            continue
+    return pids

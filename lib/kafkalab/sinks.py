@@ -1,0 +1,594 @@
+"""CSV sinks: trades -> trades.csv, candles -> candles.csv, book features -> book_features.csv.
+
+Guarantees, and how:
+- Complete lines only. A batch is formatted in memory and written with one `write`,
+  then flushed and fsync'ed. A process killed mid-write can leave at most one partial
+  last line; it is cut off when the file is opened again.
+- Idempotent across restarts. Every row keeps its Kafka partition and offset. On start
+  the sink reads the highest offset per partition from its CSV, starts each assigned
+  partition right after it, and drops any record at or below it. The CSV, not the
+  consumer group, is the source of truth; the group's offsets are committed only after
+  the rows are on disk (for lag monitoring and for partitions the file has not seen yet).
+- One file per topic incarnation. A sidecar `<file>.source.json` records the topic and
+  its topic id; if the topic was deleted and recreated (offsets start again at 0) the
+  old CSV is moved aside instead of silently skipping the new records.
+- Undecodable or invalid records go to dead-letters; the sink keeps going.
+
+One sink process per file: a lock file (`<file>.lock`, flock) refuses a second writer.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import operator
+import io
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from contextlib import ExitStack, contextmanager
+from functools import lru_cache
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+from confluent_kafka import KafkaError, KafkaException
+
+from . import clients, serde, topics
+from . import config as lab_config
+from .clients import require_topics
+from .component import Component, run_component
+from .deadletters import DeadLetters
+from .errors import LabError
+from .models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
+
+# The columns every sink adds after the message fields.
+SINK_COLUMNS = ("written_ts_us", "kafka_partition", "kafka_offset")
+TRADES_COLUMNS: tuple[str, ...] = (*Trade.field_names(), *SINK_COLUMNS)
+CANDLES_COLUMNS: tuple[str, ...] = (*Candle.field_names(), *SINK_COLUMNS)
+BOOK_FEATURES_COLUMNS: tuple[str, ...] = (*BookFeatures.field_names(), *SINK_COLUMNS)
+
+TRADES_CSV = "trades.csv"
+CANDLES_CSV = "candles.csv"
+BOOK_FEATURES_CSV = "book_features.csv"
+
+NEWLINE = b"\n"
+
+
+class CsvFileError(LabError):
+    """A CSV file or its folder cannot be used; the message names the path and the fix."""
+
+
+# ---- the results folder -------------------------------------------------------------
+
+def require_writable_dir(folder: Path) -> Path:
+    """Create `folder` if needed and prove we can write there, before consuming anything."""
+    folder = Path(folder)
+    probe = folder / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique: two sinks may probe at once
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise CsvFileError(
+            f"cannot write to results folder {folder} ({exc.strerror or type(exc).__name__}); "
+            f"make it writable or choose another with KAFKALAB_RESULTS_DIR or the results_dir parameter"
+        ) from None
+    return folder
+
+
+# ---- reading what is already on disk --------------------------------------------------
+
+def truncate_partial_line(path: Path) -> int:
+    """Cut a trailing incomplete line (a write interrupted by kill -9); returns bytes removed."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with path.open("r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == NEWLINE:
+            return 0
+        keep = _end_of_last_complete_line(f, size)
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return size - keep
+
+
+def _end_of_last_complete_line(f, size: int, block: int = 64 * 1024) -> int:
+    """Offset just after the last newline in the file (0 if there is none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        f.seek(start)
+        chunk = f.read(end - start)
+        at = chunk.rfind(NEWLINE)
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
+
+
+def read_header(path: Path) -> list[str] | None:
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with path.open(newline="") as f:
+        return next(csv.reader(f), None)
+
+
+def last_offsets(path: Path) -> dict[int, int]:
+    """Highest kafka_offset per kafka_partition among the rows of a sink CSV."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    result: dict[int, int] = {}
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return {}
+        p_col, o_col = header.index("kafka_partition"), header.index("kafka_offset")
+        for line, row in enumerate(reader, start=2):
+            try:
+                partition, offset = int(row[p_col]), int(row[o_col])
+            except (IndexError, ValueError):
+                raise CsvFileError(
+                    f"{path} line {line} is not a sink row; move the file away (the sink then starts a new one)"
+                ) from None
+            if offset > result.get(partition, -1):
+                result[partition] = offset
+    return result
+
+
+def prepare_csv(path: Path, columns: Sequence[str]) -> dict[int, int]:
+    """Make `path` a clean CSV with our header; return the last offset per partition in it."""
+    path = Path(path)
+    truncate_partial_line(path)
+    header = read_header(path)
+    if header is None:
+        with path.open("wb") as f:
+            f.write(format_rows([columns]))
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(path.parent)
+        return {}
+    if list(header) != list(columns):
+        raise CsvFileError(
+            f"{path} has columns {','.join(header)[:120]}, expected {','.join(columns)[:120]}; "
+            f"move the file away or use another results_dir"
+        )
+    return last_offsets(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a created or renamed file's directory entry durable too."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---- topic identity (the sidecar) -------------------------------------------------------
+
+def source_path(csv_path: Path) -> Path:
+    return Path(csv_path).with_name(Path(csv_path).name + ".source.json")
+
+
+def claim_csv(csv_path: Path, topic: str, topic_id: str) -> Path | None:
+    """Bind `csv_path` to this topic incarnation.
+
+    If the file was written from another topic (or from a topic that has since been
+    deleted and recreated, whose offsets restarted at 0), move it aside so its offsets
+    cannot hide new records; returns where it went, else None.
+    """
+    csv_path, sidecar = Path(csv_path), source_path(csv_path)
+    wanted = {"topic": topic, "topic_id": topic_id}
+    moved = None
+    if csv_path.exists() and sidecar.exists():
+        try:
+            known = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            known = {}
+        if {k: known.get(k) for k in wanted} != wanted:
+            moved = csv_path.with_name(f"{csv_path.stem}.{time.strftime('%Y%m%dT%H%M%S')}{csv_path.suffix}")
+            csv_path.rename(moved)
+    if moved is not None or not sidecar.exists() or not csv_path.exists():
+        tmp = sidecar.with_suffix(".tmp")
+        tmp.write_text(json.dumps(wanted) + "\n")
+        tmp.replace(sidecar)
+        _fsync_dir(sidecar.parent)
+    return moved
+
+
+@contextmanager
+def exclusive_writer(csv_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `<file>.lock` while writing `csv_path`.
+
+    Two sinks appending to one CSV would each resume from what they read at start and
+    write the same records twice. The lock (flock) is released by the kernel when the
+    holder exits in any way, kill -9 included, so a restart never finds a stale lock.
+    """
+    lock_path = Path(csv_path).with_name(Path(csv_path).name + ".lock")
+    handle = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise CsvFileError(f"{csv_path} is being written by {holder}; stop that sink first "
+                               f"(one sink per file) or use another results_dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+def format_rows(rows: Iterable[Sequence[object]]) -> bytes:
+    """CSV lines for `rows`, every one ending in a newline (floats keep full precision)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+@lru_cache(maxsize=None)
+def _message_getter(columns: tuple[str, ...]) -> Callable[[Record], tuple]:
+    """Reads a record's fields in column order (the columns before the sink's own)."""
+    if columns[-len(SINK_COLUMNS):] != SINK_COLUMNS:
+        raise ValueError(f"sink columns must end with {SINK_COLUMNS}")
+    getter = operator.attrgetter(*columns[: -len(SINK_COLUMNS)])
+    return getter if len(columns) > len(SINK_COLUMNS) + 1 else (lambda record: (getter(record),))
+
+
+def message_values(record: Record, columns: Sequence[str]) -> tuple:
+    """The message part of a CSV row (flat message types: plain attribute reads, no copies)."""
+    values = _message_getter(tuple(columns))(record)
+    # A line break inside a field would split a row across lines and defeat the
+    # partial-line repair; such a record is refused (it goes to dead-letters).
+    for value in values:
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            raise ValueError(f"field value {value[:20]!r} contains a line break")
+    return values
+
+
+def record_row(record: Record, columns: Sequence[str], written_ts_us: int,
+               partition: int, offset: int) -> list[object]:
+    """One CSV row: the message's fields in column order, then the sink's own columns."""
+    return [*message_values(record, columns), written_ts_us, partition, offset]
+
+
+class ResumeFilter:
+    """Remembers the last offset written per partition; refuses anything at or below it."""
+
+    def __init__(self, last: Mapping[int, int] | None = None):
+        self.last: dict[int, int] = dict(last or {})
+
+    def accept(self, partition: int, offset: int) -> bool:
+        return offset > self.last.get(partition, -1)
+
+    def note(self, partition: int, offset: int) -> None:
+        if offset > self.last.get(partition, -1):
+            self.last[partition] = offset
+
+    def next_offset(self, partition: int) -> int | None:
+        """Where to resume reading a partition, or None if nothing of it was written."""
+        last = self.last.get(partition)
+        return None if last is None else last + 1
+
+
+class CsvAppender:
+    """Appends whole batches of rows to one CSV and makes each batch durable."""
+
+    def __init__(self, path: Path, columns: Sequence[str]):
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        self.resume = ResumeFilter(prepare_csv(self.path, self.columns))
+        self._file = self.path.open("ab")
+        self.rows_written = 0
+
+    def append(self, rows: Sequence[Sequence[object]]) -> None:
+        """One write of whole lines, then flush + fsync: after return the rows survive a crash."""
+        if not rows:
+            return
+        self._file.write(format_rows(rows))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.rows_written += len(rows)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+    def __enter__(self) -> "CsvAppender":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---- the Kafka side ----------------------------------------------------------------------
+
+DEFAULT_MAX_BATCH = 5000
+POLL_TIMEOUT_S = 0.1
+WARN_EVERY_S = 5.0
+
+# Latency at low rates: the first record of a batch is waited for with a blocking poll and
+# whatever else is already fetched is drained without waiting (consume(timeout=0)), so a
+# lone record is written at once and a burst is written as one batch (one fsync).
+# The broker answers a fetch as soon as one byte is there (fetch.min.bytes=1), so
+# fetch.wait.max.ms only bounds idle fetches; 100 ms keeps idle wake-ups cheap.
+SINK_CONSUMER = {
+    "fetch.wait.max.ms": 100,
+    "fetch.min.bytes": 1,
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 1_000,
+}
+
+
+@dataclass(frozen=True)
+class CsvTarget:
+    """One topic written to one CSV file."""
+
+    topic: str
+    path: Path
+    record_type: type[Record]
+    columns: tuple[str, ...]
+    counter: str  # the per-file row counter name
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    bootstrap_servers: str
+    group_id: str
+    targets: tuple[CsvTarget, ...]
+    dead_letters_topic: str = "dead-letters"
+    max_batch: int = DEFAULT_MAX_BATCH
+    consumer_overrides: Mapping[str, object] | None = None
+
+
+def topic_id(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> str:
+    """Kafka's id of the topic: it changes when a topic is deleted and created again."""
+    from confluent_kafka import TopicCollection
+
+    from .clients import admin
+
+    client = admin(bootstrap_servers)  # keep a reference: the future dies with its client
+    futures = client.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
+    try:
+        return str(futures[topic].result(timeout=timeout_s + 1).topic_id)
+    except KafkaException as exc:
+        raise LabError(f"cannot describe topic {topic!r} on {bootstrap_servers} ({exc.args[0].str()}); "
+                       f"is the cluster up and does the topic exist (`kafkalab topics create`)?") from None
+
+
+class CsvSink(Component):
+    """Consumes topics into CSV files: whole lines, durable batches, no duplicates on restart."""
+
+    counter_names = ("consumed", "written", "skipped", "dead_letters")
+    message_counter = "consumed"
+
+    def __init__(self, settings: SinkSettings, name: str = "csv-sink"):
+        self.name = name
+        self.counter_names = (*CsvSink.counter_names, *(t.counter for t in settings.targets))
+        super().__init__()
+        self.settings = settings
+        self.targets = {t.topic: t for t in settings.targets}
+        self.files: dict[str, CsvAppender] = {}
+        self.consumer = None
+        self.dead_letters = None
+        self._committed: dict[tuple[str, int], int] = {}
+        self._last_warning = float("-inf")
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def setup(self, stack: ExitStack) -> None:
+        s = self.settings
+        for folder in {t.path.parent for t in s.targets}:
+            require_writable_dir(folder)  # before anything is consumed
+        require_topics(s.bootstrap_servers, [*self.targets, s.dead_letters_topic])
+        for target in s.targets:
+            stack.enter_context(exclusive_writer(target.path))
+            moved = claim_csv(target.path, target.topic, topic_id(s.bootstrap_servers, target.topic))
+            if moved is not None:
+                print(f"{self.name}: {target.path.name} belonged to an earlier '{target.topic}' topic; "
+                      f"moved it to {moved.name}", flush=True)
+            appender = stack.enter_context(CsvAppender(target.path, target.columns))
+            self.files[target.topic] = appender
+            self.counters.set(target.counter, 0)
+        producer = stack.enter_context(clients.producer(s.bootstrap_servers))
+        self.dead_letters = DeadLetters(producer, self.name, s.dead_letters_topic)
+        settings = {**SINK_CONSUMER, "group.instance.id": self.instance_id(), **(s.consumer_overrides or {})}
+        self.consumer = stack.enter_context(clients.consumer(s.bootstrap_servers, s.group_id, **settings))
+        self.consumer.subscribe(list(self.targets), on_assign=self._on_assign)
+
+    def instance_id(self) -> str:
+        """A static group member id derived from the files this sink writes.
+
+        A sink restarted after kill -9 takes its old place in the group at once, without
+        waiting for the dead member's session to expire. (A second live process on the same
+        files is refused earlier, by `exclusive_writer`.)
+        """
+        files = "|".join(str(t.path.resolve()) for t in self.settings.targets)
+        return f"{self.name}-{hashlib.sha1(files.encode()).hexdigest()[:12]}"
+
+    def _on_assign(self, consumer, partitions) -> None:
+        """Start each partition right after the last row the CSV holds for it."""
+        for tp in partitions:
+            resume_at = self.files[tp.topic].resume.next_offset(tp.partition)
+            if resume_at is not None:
+                tp.offset = resume_at
+        # Partitions the file has never seen start at the group's committed offset
+        # (or the beginning): those offsets were committed only after their rows were durable.
+        # The default (eager) assignment strategy hands over the full assignment here.
+        consumer.assign(partitions)
+
+    def step(self) -> None:
+        first = self.consumer.poll(POLL_TIMEOUT_S)
+        if first is None:
+            # Idle: a transaction marker may have moved the position past the last record.
+            self._commit(asynchronous=True)
+            return
+        limit = self.settings.max_batch - 1
+        left = self.messages_left()
+        if left is not None:
+            limit = min(limit, max(0, left - 1))
+        batch = [first, *(self.consumer.consume(limit, timeout=0) if limit else [])]
+        self._write(batch)
+
+    def finish(self) -> None:
+        self._commit(asynchronous=False)
+
+    def summary(self) -> str:
+        files = ", ".join(f"{a.path}" for a in self.files.values())
+        return f"{self.name}: {self.counters!r} -> {files}"
+
+    # -- one batch ---------------------------------------------------------------------
+    def _write(self, batch) -> None:
+        accepted: dict[str, list[tuple[tuple, int, int]]] = {}
+        dead = 0
+        for msg in batch:
+            if msg.error() is not None:
+                self._consumer_error(msg.error())
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            self.counters.add("consumed")
+            target = self.targets[topic]
+            if not self.files[topic].resume.accept(partition, offset):
+                self.counters.add("skipped")  # already in the CSV (a restart replayed it)
+                continue
+            try:
+                values = self._decode(msg, target)
+            except (InvalidMessage, ValueError) as exc:
+                self.dead_letters.send(msg, str(exc))
+                dead += 1
+                continue
+            accepted.setdefault(topic, []).append((values, partition, offset))
+        written_ts_us = now_us()  # the moment the rows are handed to the file
+        for topic, items in accepted.items():
+            target, out = self.targets[topic], self.files[topic]
+            out.append([(*values, written_ts_us, p, o) for values, p, o in items])
+            for _values, p, o in items:
+                out.resume.note(p, o)
+            self.counters.add(target.counter, len(items))
+            self.counters.add("written", len(items))
+        if dead:
+            self.counters.add("dead_letters", dead)
+            self.dead_letters.flush(clients.FLUSH_TIMEOUT_S)  # acknowledged before we commit past them
+        self._commit(asynchronous=True)
+
+    def _decode(self, msg, target: CsvTarget) -> tuple:
+        """The message part of the row, or InvalidMessage/ValueError (-> dead letters)."""
+        record = serde.decode(msg.value(), msg.headers())
+        if not isinstance(record, target.record_type):
+            raise InvalidMessage(f"expected a {target.record_type.TYPE} on topic {target.topic}, got a {record.TYPE}")
+        return message_values(record, target.columns)
+
+    def _consumer_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.fatal():
+            raise LabError(f"{self.name}: Kafka consumer failed: {error.str()}")
+        self._warn(f"consumer warning: {error.str()}")
+
+    def _warn(self, text: str) -> None:
+        """One line, at most every WARN_EVERY_S (a broker outage must not flood the output)."""
+        now = time.monotonic()
+        if now - self._last_warning >= WARN_EVERY_S:
+            self._last_warning = now
+            print(f"{self.name}: {text}", flush=True)
+
+    def _commit(self, asynchronous: bool) -> None:
+        """Commit the consumer's positions: everything before them is on disk.
+
+        Called only after a batch's rows are fsync'ed and its dead letters acknowledged.
+        The position (not last offset + 1) also steps over transaction markers, so a
+        drained sink shows zero lag on topics written by a transactional producer.
+        """
+        if self.consumer is None:
+            return
+        try:
+            positions = self.consumer.position(self.consumer.assignment())
+        except KafkaException:
+            return
+        offsets = [tp for tp in positions
+                   if tp.offset >= 0 and self._committed.get((tp.topic, tp.partition)) != tp.offset]
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
+        except KafkaException as exc:
+            # Not fatal for correctness: the CSV is the truth and restarts resume from it.
+            self._warn(f"offset commit failed ({exc.args[0].str()}); the CSV still resumes correctly")
+            return
+        for tp in offsets:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
+
+
+# ---- the two sinks -------------------------------------------------------------------------
+
+def trades_target(data_dir: Path, topic: str = topics.TRADES, file_name: str = TRADES_CSV) -> CsvTarget:
+    return CsvTarget(topic, Path(data_dir) / file_name, Trade, TRADES_COLUMNS, "trades_rows")
+
+
+def candles_targets(data_dir: Path, candles_topic: str = topics.CANDLES,
+                    book_features_topic: str = topics.BOOK_FEATURES,
+                    candles_file: str = CANDLES_CSV, book_features_file: str = BOOK_FEATURES_CSV) -> tuple[CsvTarget, ...]:
+    return (
+        CsvTarget(candles_topic, Path(data_dir) / candles_file, Candle, CANDLES_COLUMNS, "candle_rows"),
+        CsvTarget(book_features_topic, Path(data_dir) / book_features_file, BookFeatures,
+                  BOOK_FEATURES_COLUMNS, "book_feature_rows"),
+    )
+
+
+class TradesCsvSink(CsvSink):
+    """trades -> results/data/trades.csv"""
+
+    def __init__(self, settings: SinkSettings):
+        super().__init__(settings, name="sink-trades-csv")
+
+
+class CandlesCsvSink(CsvSink):
+    """candles -> results/data/candles.csv, book-features -> results/data/book_features.csv"""
+
+    def __init__(self, settings: SinkSettings):
+        super().__init__(settings, name="sink-candles-csv")
+
+
+def run_trades_sink(*, bootstrap_servers: str = "", results_dir: str = "", group_id: str = "sink-trades-csv",
+                    trades_topic: str = topics.TRADES, file_name: str = TRADES_CSV,
+                    dead_letters_topic: str = topics.DEAD_LETTERS, max_batch: int = DEFAULT_MAX_BATCH,
+                    max_seconds: float = 0, max_messages: int = 0, stop_file: str = "",
+                    interactive: bool | None = None):
+    """The trades sink notebook's one call: parameters override the environment."""
+    cfg = lab_config.load(bootstrap_servers=bootstrap_servers, results_dir=results_dir)
+    settings = SinkSettings(cfg.bootstrap_servers, group_id, (trades_target(cfg.data_dir, trades_topic, file_name),),
+                            dead_letters_topic, int(max_batch))
+    return run_component(TradesCsvSink(settings), interactive=interactive, max_seconds=max_seconds,
+                         max_messages=max_messages, stop_file=stop_file)
+
+
+def run_candles_sink(*, bootstrap_servers: str = "", results_dir: str = "", group_id: str = "sink-candles-csv",
+                     candles_topic: str = topics.CANDLES, book_features_topic: str = topics.BOOK_FEATURES,
+                     candles_file: str = CANDLES_CSV, book_features_file: str = BOOK_FEATURES_CSV,
+                     dead_letters_topic: str = topics.DEAD_LETTERS, max_batch: int = DEFAULT_MAX_BATCH,
+                     max_seconds: float = 0, max_messages: int = 0, stop_file: str = "",
+                     interactive: bool | None = None):
+    """The candles sink notebook's one call: parameters override the environment."""
+    cfg = lab_config.load(bootstrap_servers=bootstrap_servers, results_dir=results_dir)
+    targets = candles_targets(cfg.data_dir, candles_topic, book_features_topic, candles_file, book_features_file)
+    settings = SinkSettings(cfg.bootstrap_servers, group_id, targets, dead_letters_topic, int(max_batch))
+    return run_component(CandlesCsvSink(settings), interactive=interactive, max_seconds=max_seconds,
+                         max_messages=max_messages, stop_file=stop_file)

@@ -1,0 +1,24 @@
+"""`kafkalab bench pipeline --quick` runs the real pipeline and appends its table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kafkalab import config as lab_config
+from kafkalab.bench import run_experiment
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def test_quick_pipeline_bench_appends_rows(bootstrap, tmp_path):
+    config = lab_config.load(bootstrap_servers=bootstrap, results_dir=str(tmp_path))
+    assert run_experiment(config, "pipeline", quick=True) == 0
+    table = pd.read_csv(tmp_path / "bench" / "pipeline.csv")
+    loads = table[table.kind == "load"]
+    assert list(loads.offered_hz) == [10, 200]
+    assert (loads.trades > 0).all() and (loads.trades_p50_ms > 0).all()
+    assert (loads.trades_p50_ms <= loads.trades_p99_ms).all()
+    assert (loads.achieved_hz > 0).all() and loads.machine_cores.notna().all()
+    summary = table[table.kind == "max_sustained"]
+    assert len(summary) == 1 and summary.max_sustained_hz.iloc[0] >= 0

@@ -1,0 +1,258 @@
+"""Component restarts and signals (issue 7, part 2), with components as real processes.
+
+1. kill -9 the processor (twice) and each sink mid-run, restart them at once, while both
+   generators keep producing: afterwards no acknowledged trade is missing from
+   trades.csv, no row is doubled in any CSV, every candle equals the one recomputed from
+   trades.csv, the processor left no open transaction, and the sinks' committed offsets
+   are exactly what their CSVs hold.
+2. SIGTERM / SIGINT stop a component cleanly: exit 0, the file ends with a complete line,
+   the group's committed offsets equal what was written; a generator flushes (everything
+   it produced is acknowledged and recorded).
+3. Papermill: SIGTERM to the kernel is a clean stop (papermill exits 0); Ctrl-C
+   (SIGINT) to papermill interrupts the kernel, which stops cleanly; SIGTERM to papermill
+   kills it at once and its kernel exits within about a second WITHOUT a clean stop
+   (ipykernel's parent poller calls os._exit) - the next run resumes from the CSV with
+   nothing lost or doubled. (The runner and the compose wrapper therefore stop
+   components through the stop file; see kafkalab.component.)
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from confluent_kafka import IsolationLevel, TopicPartition
+from confluent_kafka.admin import OffsetSpec
+
+from kafkalab import clients, serde
+from kafkalab.bench.reliability import (ComponentProc, PipelineRun, candle_mismatches, ends_with_complete_line,
+                                        generator_counters, read_rows, tally)
+from kafkalab.component import kernel_pids
+from kafkalab.models import Trade, now_us
+from kafkalab.runner import LagProbe
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def wait_for(condition, timeout_s: float, what: str, step_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(step_s)
+
+
+def rows_in(path: Path) -> int:
+    try:
+        return max(0, path.read_bytes().count(b"\n") - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def end_offsets(bootstrap: str, topic: str, committed_only: bool) -> dict[int, int]:
+    admin = clients.admin(bootstrap)
+    parts = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    level = IsolationLevel.READ_COMMITTED if committed_only else IsolationLevel.READ_UNCOMMITTED
+    futures = admin.list_offsets({TopicPartition(topic, p): OffsetSpec.latest() for p in parts},
+                                 isolation_level=level, request_timeout=10)
+    return {tp.partition: f.result().offset for tp, f in futures.items()}
+
+
+def committed_equals_written(bootstrap: str, group: str, topic: str, csv_path: Path) -> None:
+    """The group's committed offset of every partition is the next offset after the CSV's last row."""
+    written: dict[int, int] = {}
+    for r in read_rows(csv_path):
+        p, o = int(r["kafka_partition"]), int(r["kafka_offset"])
+        written[p] = max(written.get(p, -1), o)
+    committed = {p: o for (t, p), o in LagProbe(bootstrap).committed(group).items() if t == topic}
+    assert committed == {p: o + 1 for p, o in written.items()}, (committed, written)
+
+
+# ---- 1. kill -9 mid-run ---------------------------------------------------------------------
+
+def test_kill_9_processor_and_sinks_mid_run_loses_and_doubles_nothing(bootstrap, tmp_path):
+    run = PipelineRun.fresh(bootstrap, tmp_path / "results")
+    run.create_topics()
+    run.build(trade_rate_hz=150, seconds=22, book_rate_hz=10)
+    kills = [(5.0, "processor_market"), (9.0, "sink_trades_csv"), (13.0, "sink_candles_csv"),
+             (16.0, "processor_market")]
+    try:
+        run.start(run.consumers)
+        time.sleep(3)  # consumers join their groups while their interpreters start
+        run.start(run.generators)
+        started = time.monotonic()
+        for at, name in kills:
+            while time.monotonic() - started < at:
+                assert not run.failed(), run.failed()
+                time.sleep(0.1)
+            run.procs[name].kill9()  # SIGKILL: no flush, no commit, maybe a torn line
+            run.procs[name].start()
+        run.wait_generators(timeout_s=90)
+        lags = run.drain(timeout_s=90)
+        assert lags and not any(lags.values()), f"not drained: {lags}; {run.failed()}"
+        codes = run.stop(run.consumers, signal.SIGTERM)
+        assert codes == {name: 0 for name in run.consumers}, (codes, run.failed())
+        assert all(run.procs[n].returncode == 0 for n in run.generators), run.failed()
+    finally:
+        run.kill_all()
+
+    trades = read_rows(run.data_dir / "trades.csv")
+    acked = read_rows(run.acked_csv)
+    counts = tally(acked, trades)
+    assert counts.lost == 0 and counts.duplicated == 0 and counts.unacked_stored == 0, counts
+    assert len({(r["kafka_partition"], r["kafka_offset"]) for r in trades}) == len(trades)
+    summary = generator_counters(run.procs["generator_trades"].output())
+    assert summary.get("acked") == counts.acked == counts.stored > 1000, (summary, counts)
+
+    candles = read_rows(run.data_dir / "candles.csv")
+    assert candle_mismatches(trades, candles) == []
+    features = read_rows(run.data_dir / "book_features.csv")
+    keys = [(r["symbol"], r["window_start_us"]) for r in features]
+    assert features and len(keys) == len(set(keys)), "a book-features row was written twice"
+    for name in ("trades.csv", "candles.csv", "book_features.csv"):
+        assert ends_with_complete_line(run.data_dir / name), name
+
+    # clean final stop: nothing left open or uncommitted
+    for topic in (run.topics.candles, run.topics.book_features):
+        assert end_offsets(bootstrap, topic, True) == end_offsets(bootstrap, topic, False), \
+            f"an open transaction on {topic} after the processor's clean stop"
+    committed_equals_written(bootstrap, run.groups.trades_sink, run.topics.trades, run.data_dir / "trades.csv")
+    assert LagProbe(bootstrap).lag(run.groups.candles_sink, [run.topics.candles, run.topics.book_features]) == 0
+    assert all(run.procs[n].starts == 1 + sum(1 for _, k in kills if k == n) for n in run.consumers)
+    print(f"\nkill -9 x{len(kills)}: acked {counts.acked}, stored {counts.stored}, duplicated {counts.duplicated}, "
+          f"lost {counts.lost}, candles {len(candles)}, book features {len(features)}")
+    run.delete_topics()
+
+
+# ---- 2. SIGTERM / SIGINT -----------------------------------------------------------------------
+
+def produce_trades(bootstrap: str, topic: str, first_id: int, n: int) -> None:
+    t0 = now_us()
+    with clients.producer(bootstrap) as producer:
+        for i in range(first_id, first_id + n):
+            symbol = ("AAPL", "NVDA", "GOOG")[i % 3]
+            value, headers = serde.encode(Trade(symbol, i, 100.0 + i % 7, 1.0, "buy", t0 + i, t0 + i), "json")
+            producer.produce(topic, key=symbol.encode(), value=value, headers=headers)
+            producer.poll(0)
+
+
+def sink_proc(bootstrap: str, results: Path, topic: str, dlq: str, group: str) -> ComponentProc:
+    return ComponentProc("sink_trades_csv", {"bootstrap_servers": bootstrap, "results_dir": str(results),
+                                             "trades_topic": topic, "dead_letters_topic": dlq, "group_id": group,
+                                             "max_seconds": 120}, results / "sink.log")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_a_sink_cleanly(sig, bootstrap, new_topic, group_id, tmp_path):
+    topic, dlq = new_topic(3), new_topic(1, prefix="dlq")
+    produce_trades(bootstrap, topic, 1, 3000)
+    proc = sink_proc(bootstrap, tmp_path, topic, dlq, group_id)
+    csv_path = tmp_path / "data" / "trades.csv"
+    proc.start()
+    try:
+        wait_for(lambda: rows_in(csv_path) >= 1500 or not proc.running, 90, "the sink to write")
+        proc.signal(sig)  # mid-stream: more records are still coming in
+        assert proc.wait(60) == 0, proc.output()[-2000:]
+    finally:
+        proc.kill9()
+    assert f"{sig.name} received, stopping cleanly" in proc.output()
+    assert ends_with_complete_line(csv_path)
+    committed_equals_written(bootstrap, group_id, topic, csv_path)
+
+
+def test_sigterm_flushes_the_trade_generator(bootstrap, new_topic, tmp_path):
+    topic = new_topic(3)
+    acked_csv = tmp_path / "acked.csv"
+    proc = ComponentProc("generator_trades", {"bootstrap_servers": bootstrap, "serializer": "msgpack", "topic": topic,
+                                              "rate_hz": 2000, "max_seconds": 120, "acked_csv": str(acked_csv)},
+                         tmp_path / "gen.log")
+    proc.start()
+    try:
+        wait_for(lambda: rows_in(acked_csv) >= 2000 or not proc.running, 90, "acknowledged trades")
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, proc.output()[-2000:]
+    finally:
+        proc.kill9()
+    summary = generator_counters(proc.output())
+    in_topic = sum(end_offsets(bootstrap, topic, False).values())
+    acked = read_rows(acked_csv)
+    assert ends_with_complete_line(acked_csv)
+    assert summary["produced"] == summary["acked"] == len(acked) == in_topic, (summary, len(acked), in_topic)
+
+
+# ---- 3. papermill ---------------------------------------------------------------------------------
+
+def papermill_sink(bootstrap: str, results: Path, topic: str, dlq: str, group: str, out: Path) -> subprocess.Popen:
+    args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "sink_trades_csv.ipynb"), str(out),
+            "--log-output", "--no-progress-bar", "-r", "bootstrap_servers", bootstrap, "-r", "results_dir", str(results),
+            "-r", "trades_topic", topic, "-r", "dead_letters_topic", dlq, "-r", "group_id", group,
+            "-p", "max_seconds", "120"]
+    log = (out.with_suffix(".log")).open("w")
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
+
+
+def test_papermill_stops(bootstrap, new_topic, group_id, tmp_path):
+    topic, dlq = new_topic(3), new_topic(1, prefix="dlq")
+    csv_path = tmp_path / "data" / "trades.csv"
+    total = 0
+    procs: list[subprocess.Popen] = []
+
+    def start_batch(n: int, name: str) -> subprocess.Popen:
+        nonlocal total
+        produce_trades(bootstrap, topic, total + 1, n)
+        total += n
+        pm = papermill_sink(bootstrap, tmp_path, topic, dlq, group_id, tmp_path / f"{name}.ipynb")
+        procs.append(pm)
+        wait_for(lambda: rows_in(csv_path) >= total or pm.poll() is not None, 120, f"{name}: rows")
+        assert pm.poll() is None, (tmp_path / f"{name}.log").read_text()[-2000:]
+        return pm
+
+    try:
+        # a) SIGTERM to the kernel: the loop stops cleanly and papermill finishes normally
+        pm = start_batch(1000, "kernel-sigterm")
+        kernels = kernel_pids(pm.pid)
+        assert len(kernels) == 1
+        psutil.Process(kernels[0]).send_signal(signal.SIGTERM)
+        assert pm.wait(60) == 0, (tmp_path / "kernel-sigterm.log").read_text()[-2000:]
+        assert (tmp_path / "kernel-sigterm.ipynb").exists()
+        assert "SIGTERM received, stopping cleanly" in (tmp_path / "kernel-sigterm.log").read_text()
+        committed_equals_written(bootstrap, group_id, topic, csv_path)
+
+        # b) Ctrl-C to papermill: it interrupts the kernel (SIGINT), which stops cleanly
+        pm = start_batch(500, "papermill-sigint")
+        pm.send_signal(signal.SIGINT)
+        pm.wait(60)
+        assert "SIGINT received, stopping cleanly" in (tmp_path / "papermill-sigint.log").read_text()
+        committed_equals_written(bootstrap, group_id, topic, csv_path)
+
+        # c) SIGTERM to papermill: no clean stop, but the kernel does not outlive it
+        pm = start_batch(500, "papermill-sigterm")
+        kernels = [psutil.Process(pid) for pid in kernel_pids(pm.pid)]
+        pm.send_signal(signal.SIGTERM)
+        pm.wait(30)
+        gone, alive = psutil.wait_procs(kernels, timeout=15)
+        assert not alive, "the kernel outlived papermill"
+
+        # the next run resumes after the last row: nothing lost, nothing doubled
+        produce_trades(bootstrap, topic, total + 1, 500)
+        total += 500
+        proc = sink_proc(bootstrap, tmp_path, topic, dlq, group_id)
+        proc.start()
+        wait_for(lambda: rows_in(csv_path) >= total or not proc.running, 90, "the restarted sink")
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, proc.output()[-2000:]
+    finally:
+        for pm in procs:
+            for pid in kernel_pids(pm.pid):
+                psutil.Process(pid).kill()
+            if pm.poll() is None:
+                pm.kill()
+                pm.wait(10)
+    rows = read_rows(csv_path)
+    assert sorted(int(r["trade_id"]) for r in rows) == list(range(1, total + 1))
+    committed_equals_written(bootstrap, group_id, topic, csv_path)

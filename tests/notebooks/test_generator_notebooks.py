@@ -1,0 +1,94 @@
+"""The generator and processor notebooks run headless under papermill with small bounds."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from kafkalab import clients, serde
+from kafkalab.generators import MarketSimulator
+from kafkalab.models import now_us
+from kafkalab.windowing import candles_of
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(240)
+
+
+def papermill(notebook: str, out: Path, **params) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / notebook), str(out), "--log-output"]
+    for name, value in params.items():
+        args += ["-p", name, str(value)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=200, cwd=ROOT)
+
+
+def read_all(bootstrap: str, topic: str) -> list:
+    with clients.consumer(bootstrap, f"nb-reader-{now_us()}") as consumer:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        records, idle = [], 0
+        while idle < 10:  # stop after ~2 s without records
+            batch = [m for m in consumer.consume(500, 0.2) if m.error() is None]
+            records += batch
+            idle = 0 if batch else idle + 1
+        return records
+
+
+def test_trade_generator_notebook(bootstrap, new_topic, tmp_path):
+    topic = new_topic(3)
+    run = papermill("generator_trades.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
+                    results_dir=tmp_path, trades_topic=topic, rate_hz=100, max_messages=40, max_seconds=60,
+                    serializer="avro", acked_csv="acked.csv")
+    assert run.returncode == 0, run.stderr[-3000:]
+    records = read_all(bootstrap, topic)
+    trades = [serde.decode(m.value(), m.headers()) for m in records]
+    assert len(trades) == 40 and all(m.key().decode() == t.symbol for m, t in zip(records, trades))
+    with (tmp_path / "data" / "acked.csv").open(newline="") as f:
+        acked = list(csv.DictReader(f))
+    assert {(int(r["kafka_partition"]), int(r["kafka_offset"])) for r in acked} == \
+           {(m.partition(), m.offset()) for m in records}
+    assert "reached" in (tmp_path / "out.ipynb").read_text()  # the summary is in the executed notebook
+
+
+def test_orderbook_generator_notebook(bootstrap, new_topic, tmp_path):
+    topic = new_topic(3)
+    run = papermill("generator_orderbook.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
+                    orderbooks_topic=topic, rate_hz=20, max_messages=12, max_seconds=60, symbols="AAPL,TSLA")
+    assert run.returncode == 0, run.stderr[-3000:]
+    books = [serde.decode(m.value(), m.headers()) for m in read_all(bootstrap, topic)]
+    assert len(books) == 12 and {b.symbol for b in books} == {"AAPL", "TSLA"}
+    assert sorted(b.sequence for b in books if b.symbol == "AAPL") == list(range(1, 7))
+
+
+def test_processor_notebook(bootstrap, new_topic, group_id, tmp_path):
+    names = dict(trades_topic=new_topic(3, prefix="tr"), orderbooks_topic=new_topic(3, prefix="ob"),
+                 candles_topic=new_topic(3, prefix="ca"), book_features_topic=new_topic(3, prefix="bf"),
+                 dead_letters_topic=new_topic(1, prefix="dl"))
+    sim = MarketSimulator(seed=1)
+    base = now_us() - 20_000_000
+    trades = [sim.next_trade(base + i * 20_000) for i in range(150)]
+    books = [sim.next_book(base + i * 200_000) for i in range(15)]
+    with clients.producer(bootstrap) as producer:
+        for topic, records in ((names["trades_topic"], trades), (names["orderbooks_topic"], books)):
+            for record in records:
+                value, headers = serde.encode(record, "json")
+                producer.produce(topic, key=record.symbol.encode(), value=value, headers=headers)
+    run = papermill("processor_market.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
+                    group_id=group_id, idle_timeout_ms=300, max_seconds=12, **names)
+    assert run.returncode == 0, run.stderr[-3000:]
+    candles = [serde.decode(m.value(), m.headers()) for m in read_all(bootstrap, names["candles_topic"])]
+    expected = candles_of(trades)
+    assert sorted((c.symbol, c.window_start_us, c.trade_count) for c in candles) == \
+           [(c.symbol, c.window_start_us, c.trade_count) for c in expected]
+    assert read_all(bootstrap, names["book_features_topic"])
+
+
+def test_generator_notebook_fails_with_one_line_on_a_bad_serializer(bootstrap, new_topic, tmp_path):
+    run = papermill("generator_trades.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
+                    trades_topic=new_topic(1), serializer="xml", max_messages=5)
+    assert run.returncode != 0
+    assert "unknown serializer 'xml'; choose one of json, msgpack, avro" in run.stderr

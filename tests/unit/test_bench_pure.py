@@ -1,0 +1,158 @@
+"""Pure parts of the benchmarks: parsing the Java tools' output, the figures the report explains."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from kafkalab.bench import explain
+from kafkalab.bench.deepdives import RebalancePlan, _changes, _Log, compare_rows, computed_partition
+from kafkalab.bench.harness import latency_percentiles, mb_per_s
+from kafkalab.bench.javatools import JavaToolError, parse_consumer_summary, parse_producer_summary
+from kafkalab.bench.producer import Budget, Cell, JavaPacer
+from kafkalab.bench.replication import _longest_stall
+
+PRODUCER_OUT = """\
+Warmup first 50000 records. Steady state results will print after the complete test summary.
+149265 records sent, 29853.0 records/sec (2.85 MB/sec), 1018.1 ms avg latency, 1616.0 ms max latency.
+300000 records sent, 73493.385595 records/sec (7.01 MB/sec), 38.37 ms avg latency, 1872.00 ms max latency, 35 ms 50th, 68 ms 95th, 90 ms 99th, 131 ms 99.9th.
+250000 steady state records sent, 147492.625369 records/sec (14.07 MB/sec), 37.00 ms avg latency, 91.00 ms max latency, 35 ms 50th, 63 ms 95th, 76 ms 99th, 90 ms 99.9th.
+"""
+
+CONSUMER_OUT = """\
+start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+2026-11-24 19:36:53:546, 2026-11-24 19:36:56:331, 57.2205, 20.5459, 600000, 215439.8564, 1549, 1236, 46.2949, 485436.8932
+"""
+
+
+def test_producer_summary_prefers_the_steady_state_line():
+    result = parse_producer_summary(PRODUCER_OUT)
+    assert result.records == 250000
+    assert result.records_per_s == pytest.approx(147492.625369)
+    assert (result.latency_p50_ms, result.latency_p95_ms, result.latency_p99_ms) == (35, 63, 76)
+
+
+def test_producer_summary_without_warmup_uses_the_total_line():
+    result = parse_producer_summary(PRODUCER_OUT.split("\n")[2])
+    assert result.records == 300000 and result.mb_per_s == pytest.approx(7.01)
+
+
+def test_consumer_summary_reads_the_fetch_rate():
+    result = parse_consumer_summary(CONSUMER_OUT)
+    assert result.records == 600000
+    assert result.fetch_records_per_s == pytest.approx(485436.8932)
+    assert result.rebalance_ms == 1549 and result.fetch_ms == 1236
+
+
+@pytest.mark.parametrize("parse", [parse_producer_summary, parse_consumer_summary])
+def test_missing_summary_is_a_clear_error(parse):
+    with pytest.raises(JavaToolError, match="printed no summary"):
+        parse("Exception in thread main: org.apache.kafka.common.errors.TimeoutException\n")
+
+
+def test_cells_spell_the_same_settings_for_every_client():
+    cell = Cell(1024, "1", "on", "zstd")
+    assert cell.java_props() == {"acks": "1", "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "zstd",
+                                 "enable.idempotence": "false"}
+    assert cell.confluent_config()["enable.idempotence"] is False
+    kp = cell.kafka_python_config()
+    assert (kp["acks"], kp["linger_ms"], kp["batch_size"], kp["compression_type"]) == (1, 20, 1_000_000, "zstd")
+    assert Cell(100, "all", "off", "none").kafka_python_config()["compression_type"] is None
+    defaults = Cell(100, batching="default", compression="default")
+    assert defaults.java_props() == {} and defaults.kafka_python_config() == {}
+
+
+def test_java_pacer_uses_javas_own_previous_rate():
+    pacer, cell = JavaPacer(), Cell(100, "all", "off", "none")
+    assert pacer.expected_rate(cell, 50_000) == 50_000
+    pacer.note(cell, 4_000)
+    assert pacer.expected_rate(Cell(100, "all", "off", "lz4"), 50_000) == 6_000
+    budget = Budget(max_records=100_000, seconds=3, warmup_seconds=0.5, java_seconds=3, java_min=10_000)
+    assert budget.java_records(6_000) == 18_000
+    assert budget.java_records(1) == 10_000 and budget.java_records(10**9) == 100_000
+
+
+def test_latency_percentiles_and_rates():
+    p = latency_percentiles(list(range(1, 101)))
+    assert p["latency_p50_ms"] == pytest.approx(50.5) and p["latency_p99_ms"] == pytest.approx(99.01)
+    assert latency_percentiles([])["latency_p50_ms"] is None
+    assert mb_per_s(1024, 1024, 1.0) == 1.0  # MiB/s
+    assert mb_per_s(10, 100, 0.0) == 0.0
+
+
+def test_computed_partitions_follow_each_clients_hash():
+    import zlib
+
+    assert computed_partition(b"AAPL", 6, "consistent_random") == zlib.crc32(b"AAPL") % 6
+    # murmur2 test vector from Kafka's own UtilsTest: murmur2("21") = -973932308
+    from kafka.partitioner.default import murmur2
+
+    assert murmur2(b"21") & 0xFFFFFFFF == -973932308 & 0xFFFFFFFF
+    assert computed_partition(b"21", 6, "murmur2_random") == (-973932308 & 0x7FFFFFFF) % 6
+
+
+def test_compare_rows_finds_missing_and_changed_rows():
+    a = pd.DataFrame({"kafka_partition": [0, 0, 1], "kafka_offset": [0, 1, 0], "price": ["1", "2", "3"]})
+    assert compare_rows(a, a.copy()) == (True, 0)
+    assert compare_rows(a, a.iloc[:2]) == (False, 1)
+    changed = a.copy()
+    changed.loc[1, "price"] = "9"
+    assert compare_rows(a, changed) == (False, 2)
+    assert compare_rows(a.iloc[0:0], a.iloc[0:0]) == (True, 0)
+
+
+def test_rebalance_changes_measure_pauses_and_moves():
+    log = _Log(0.0)
+    # partition 0: c1 reads every 0.1 s until 1.0, nobody until 2.0, then c2; partition 1: c1 throughout.
+    log.consumed += [(t / 10, 0, "c1", t, 5.0) for t in range(0, 10)]
+    log.consumed += [(2.0 + t / 10, 0, "c2", 100 + t, 900.0) for t in range(0, 10)]
+    log.consumed += [(t / 10, 1, "c1", 200 + t, 5.0) for t in range(0, 30)]
+    plan = RebalancePlan(("x",), 1.0, ((0, "c1", "join"), (1, "c2", "join"), (2, "c2", "leave")))
+    rows = _changes("x", log, plan, total=3.0)
+    join = rows[0]
+    assert join["change"] == "c2 joins" and join["t_s"] == 1.0
+    assert join["stalled_partitions"] == 1 and join["max_pause_s"] == pytest.approx(1.1)
+    assert join["duplicates"] == 0
+
+
+def test_longest_stall_counts_seconds_without_acks():
+    assert _longest_stall({0: 5, 1: 0, 2: 0, 4: 3}, 6) == 3  # seconds 1-3 (a missing second had no ack)
+    assert _longest_stall({0: 1, 1: 1}, 2) == 0
+
+
+def test_producer_figures_and_goal():
+    rows = pd.DataFrame([
+        {"cell": "100B-acks_all-batch_on-none", "client": "java", "variant": "grid", "record_bytes": 100,
+         "acks": "all", "batching": "on", "compression": "none", "records_per_s": 200_000, "ratio_to_java": 1.0},
+        {"cell": "100B-acks_all-batch_on-none", "client": "confluent-kafka", "variant": "grid", "record_bytes": 100,
+         "acks": "all", "batching": "on", "compression": "none", "records_per_s": 150_000, "ratio_to_java": 0.75},
+        {"cell": "100B-acks_all-batch_on-none", "client": "kafka-python", "variant": "grid", "record_bytes": 100,
+         "acks": "all", "batching": "on", "compression": "none", "records_per_s": 40_000, "ratio_to_java": 0.2},
+        {"cell": "100B-defaults", "client": "kafka-python", "variant": "defaults", "record_bytes": 100,
+         "acks": "default", "batching": "default", "compression": "default", "records_per_s": 10_000,
+         "ratio_to_java": 0.1},
+    ])
+    f = explain.producer_figures(rows)
+    assert f["java_best"]["records_per_s"] == 200_000
+    assert f["python_best"]["confluent-kafka"]["ratio_to_java_best"] == pytest.approx(0.75)
+    assert f["kafka_python_tuned_factor"] == pytest.approx(4.0)
+    text = explain.explain_producer(rows)
+    assert "met" in text and "4×" in text and "200,000" in text
+
+
+def test_scaling_figures_find_where_instances_stop_helping():
+    rows = pd.DataFrame({"cell": ["p6-i1", "p6-i2", "p6-i3", "p1-i1", "p1-i2"], "partitions": [6, 6, 6, 1, 1],
+                         "instances": [1, 2, 3, 1, 2], "busy_instances": [1, 2, 3, 1, 1],
+                         "records_per_s": [10_000, 18_000, 18_500, 9_000, 9_100]})
+    f = explain.scaling_figures(rows)
+    assert f["per_partitions"][6]["no_gain_from"] == 3
+    assert f["per_partitions"][1]["no_gain_from"] == 2
+    assert f["best_vs_single"] == pytest.approx(18_500 / 9_000)
+    assert f["idle_cells"] == ["p1-i2"]
+
+
+def test_keys_figures_imbalance():
+    rows = pd.DataFrame({"scenario": ["s"] * 3, "partitioner": ["m"] * 3, "partition": [0, 1, 2],
+                         "records": [50, 50, 0], "share": [0.5, 0.5, 0.0], "max_partitions_per_symbol": [1, 1, 1]})
+    f = explain.keys_figures(rows)[("s", "m")]
+    assert f["imbalance"] == pytest.approx(1.5) and f["empty_partitions"] == 1

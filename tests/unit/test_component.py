@@ -1,0 +1,117 @@
+"""The component runtime: bounds, stop requests, stop file, signals, cleanup (no Kafka)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import ExitStack
+
+import pytest
+
+from kafkalab.component import Bounds, Component, Counters, run_component, run_loop
+from kafkalab.errors import ConfigError
+
+
+class Ticker(Component):
+    name = "ticker"
+    counter_names = ("ticks",)
+    message_counter = "ticks"
+
+    def __init__(self, fail_at: int = 0, on_tick=None) -> None:
+        super().__init__()
+        self.fail_at, self.on_tick = fail_at, on_tick
+        self.events: list[str] = []
+
+    def setup(self, stack: ExitStack) -> None:
+        self.events.append("setup")
+        stack.callback(self.events.append, "closed")
+
+    def step(self) -> None:
+        self.counters.add("ticks")
+        if self.fail_at and self.counters["ticks"] == self.fail_at:
+            raise RuntimeError("boom")
+        if self.on_tick:
+            self.on_tick(self)
+        self.wait(0.001)
+
+    def finish(self) -> None:
+        self.events.append("finish")
+
+
+def test_max_messages_bound_then_finish_then_close():
+    component = Ticker()
+    counters = run_loop(component, Bounds(max_messages=25))
+    assert counters["ticks"] == 25
+    assert component.events == ["setup", "finish", "closed"]
+
+
+def test_max_seconds_bound():
+    component = Ticker()
+    run_loop(component, Bounds(max_seconds=0.2))
+    assert 0.2 <= component.elapsed_s < 5
+
+
+def test_failure_closes_without_finish_and_raises():
+    component = Ticker(fail_at=3)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_component(component, interactive=False, max_messages=10)
+    assert component.events == ["setup", "closed"]  # no finish: nothing committed after a failure
+
+
+def test_stop_from_another_thread():
+    component = Ticker()
+    threading.Timer(0.1, component.stop).start()
+    run_loop(component, Bounds(max_seconds=30))
+    assert component.elapsed_s < 10 and component.events[-2:] == ["finish", "closed"]
+
+
+def test_stop_file(tmp_path):
+    stop = tmp_path / "stop"
+    component = Ticker(on_tick=lambda c: c.counters["ticks"] == 20 and stop.touch())
+    run_loop(component, Bounds(max_seconds=30, stop_file=str(stop)))
+    assert component.counters["ticks"] >= 20 and component.events[-2:] == ["finish", "closed"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly_and_handlers_are_restored(signum):
+    before = signal.getsignal(signum)
+    component = Ticker(on_tick=lambda c: c.counters["ticks"] == 5 and os.kill(os.getpid(), signum))
+    run_loop(component, Bounds(max_seconds=30))
+    assert component.events[-2:] == ["finish", "closed"]
+    assert signal.getsignal(signum) is before
+
+
+def test_counters_are_readable_while_running():
+    counters = Counters("a")
+    threads = [threading.Thread(target=lambda: [counters.add("a") for _ in range(1000)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counters.snapshot() == {"a": 4000}
+
+
+def test_negative_bounds_are_refused():
+    with pytest.raises(ConfigError, match="max_seconds"):
+        Bounds(max_seconds=-1)
+
+
+def test_widget_panel_starts_and_stops_the_loop_in_a_thread():
+    from kafkalab.widgets import ComponentPanel
+
+    component = Ticker()
+    panel = ComponentPanel(component, Bounds(max_seconds=30))
+    panel.start()
+    assert panel.running and component.stop_requested is False
+    deadline = threading.Event()
+    while component.counters["ticks"] < 10 and not deadline.wait(0.01):
+        pass
+    panel.stop(timeout_s=10)
+    assert not panel.running and panel.error is None
+    assert component.events[-2:] == ["finish", "closed"]
+    panel.start()  # a second run with fresh clients
+    panel.stop(timeout_s=10)
+    assert component.events.count("setup") == 2 and not panel.running
+    panel._refresh()
+    assert "ticks" in panel.counters.value
