@@ -143,16 +143,27 @@ def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float
                 raise
 
 
+TOPIC_LOOKUPS = 6  # about 3 s in all before "does not exist"
+
+
 def require_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
     """Fail fast, with the fix, when a topic a component needs does not exist."""
-    try:
-        existing = set(admin(bootstrap_servers).list_topics(timeout=timeout_s).topics)
-    except KafkaException as exc:  # nobody answered: the same one line as describe_cluster
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
-            f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
-        ) from None
-    missing = sorted(set(names) - existing)
+    names = set(names)
+    client = admin(bootstrap_servers)
+    # A topic created a moment ago may not be in every broker's metadata yet: look again briefly.
+    for attempt in range(TOPIC_LOOKUPS):
+        try:
+            existing = set(client.list_topics(timeout=timeout_s).topics)
+        except KafkaException as exc:  # nobody answered: the same one line as describe_cluster
+            raise KafkaUnavailable(
+                f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
+                f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
+            ) from None
+        missing = sorted(names - existing)
+        if not missing:
+            return
+        if attempt < TOPIC_LOOKUPS - 1:
+            time.sleep(0.5)
     if missing:
         raise LabError(
             f"topic(s) {', '.join(missing)} do not exist on {bootstrap_servers}; "
@@ -219,3 +230,30 @@ def wait_for_full_isr(bootstrap_servers: str, topics: Iterable[str], timeout_s: 
             return time.monotonic() - start
         time.sleep(0.5)
     raise LabError(f"partitions of {topics} did not get all replicas back in sync within {timeout_s:g} s")
+
+
+def not_enough_replicas(bootstrap_servers: str, topic: str, timeout_s: float = 3.0) -> str | None:
+    """One line naming NOT_ENOUGH_REPLICAS if partitions of `topic` have fewer in-sync replicas
+    than its min.insync.replicas (acks=all writes to them are refused), else None.
+
+    librdkafka retries such writes silently until message.timeout.ms (it reports the broker's
+    NOT_ENOUGH_REPLICAS only in debug logs), so a producer that sees no acknowledgements asks
+    the cluster why. Metadata errors (nobody answers) give None: the caller says something else.
+    """
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    try:
+        parts = describe_partitions(bootstrap_servers, [topic], timeout_s)
+        client = admin(bootstrap_servers)
+        futures = client.describe_configs([ConfigResource(ResourceType.TOPIC, topic)], request_timeout=timeout_s)
+        configs = next(iter(futures.values())).result(timeout=timeout_s + 1)
+        min_isr = int(configs["min.insync.replicas"].value)
+    except Exception:  # noqa: BLE001 - a diagnosis, never a new failure
+        return None
+    short = [p for p in parts if len(p.isr) < min_isr]
+    if not short:
+        return None
+    example = short[0]
+    return (f"NOT_ENOUGH_REPLICAS: {len(short)} of {len(parts)} partitions of {topic} have fewer in-sync replicas "
+            f"than min.insync.replicas={min_isr} (partition {example.partition}: ISR {list(example.isr)} of replicas "
+            f"{list(example.replicas)}); acks=all writes wait until a broker returns")

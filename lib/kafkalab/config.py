@@ -111,6 +111,23 @@ class LabConfig:
     def profiles_dir(self) -> Path:
         return self.results_dir / "profiles"
 
+    def serializer_for(self, topic: str) -> str:
+        """The format producers write to `topic`.
+
+        `serializer` (KAFKALAB_SERIALIZER, or the `serializer` parameter) is one format
+        ("msgpack") or per-topic choices with an optional default, e.g.
+        "orderbooks=avro,msgpack". Consumers decode whatever arrives (the format travels
+        in a header), so topics may differ and may change format over time.
+        """
+        default, per_topic = DEFAULT_SERIALIZER, {}
+        for entry in filter(None, (e.strip() for e in self.serializer.split(","))):
+            name, is_pair, fmt = entry.partition("=")
+            if is_pair:
+                per_topic[name.strip()] = fmt.strip()
+            else:
+                default = name
+        return per_topic.get(topic, default)
+
     def with_overrides(self, **overrides) -> "LabConfig":
         """Apply non-empty overrides (papermill parameters, CLI flags)."""
         given = {k: v for k, v in overrides.items() if v not in (None, "")}

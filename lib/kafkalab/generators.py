@@ -305,9 +305,9 @@ class _Generator(Component):
                  producer_overrides: dict | None = None) -> None:
         super().__init__()
         self.config = config
-        self.serializer = serde.check_format(config.serializer)
         self.rate_hz = parse_rate(rate_hz, self.default_rate_hz)
         self.topic = topic or self.default_topic
+        self.serializer = serde.check_format(config.serializer_for(self.topic))
         self.sim = MarketSimulator(parse_symbols(symbols), seed)
         self.producer_overrides = dict(producer_overrides or {})
         if delivery_timeout_s:  # how long the producer retries a record before reporting it failed
@@ -435,6 +435,13 @@ class _Generator(Component):
         if self._acked != self._last_acked or not in_flight:
             self._last_acked, self._ack_progress_at = self._acked, now
         elif now - self._ack_progress_at >= STALL_REPORT_S:
+            # librdkafka retries NOT_ENOUGH_REPLICAS silently: ask the cluster, when the line will be printed
+            why = (clients.not_enough_replicas(self.config.bootstrap_servers, self.topic)
+                   if now - self._last_error_print >= ERROR_REPORT_EVERY_S else None)
+            if why:
+                self._report_error(f"{why}; no acknowledgement for {now - self._ack_progress_at:.0f} s, "
+                                   f"{in_flight} records waiting, still retrying", remember=False)
+                return
             self._report_error(f"no acknowledgement for {now - self._ack_progress_at:.0f} s, {in_flight} records "
                                f"waiting (brokers down or too few in-sync replicas?); still retrying"
                                + (f"; last error: {self.last_error}" if self.last_error else ""), remember=False)

@@ -35,19 +35,28 @@ def _require(condition: bool, reason: str) -> None:
 
 
 def _finite_positive(value: Any, name: str) -> None:
+    # Checked before any message is formatted: validation runs for every record decoded.
+    if type(value) in (int, float) and math.isfinite(value) and value > 0:
+        return
     _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"{name} is not a number")
     _require(math.isfinite(value), f"{name} is not finite ({value})")
-    _require(value > 0, f"{name} must be positive ({value})")
+    raise InvalidMessage(f"{name} must be positive ({value})")
 
 
 def _timestamp(value: Any, name: str, now: int | None = None) -> None:
+    if type(value) is int and MIN_TS_US <= value <= (now or now_us()) + MAX_FUTURE_US:
+        return
     _require(isinstance(value, int) and not isinstance(value, bool), f"{name} is not an integer timestamp")
     _require(value >= MIN_TS_US, f"{name} is too far in the past ({value} us)")
-    _require(value <= (now or now_us()) + MAX_FUTURE_US, f"{name} is too far in the future ({value} us)")
+    raise InvalidMessage(f"{name} is too far in the future ({value} us)")
 
 
 def _symbol(value: Any) -> None:
-    _require(isinstance(value, str) and 0 < len(value) <= 16, f"symbol is not a short string ({value!r})")
+    if not (isinstance(value, str) and 0 < len(value) <= 16):
+        raise InvalidMessage(f"symbol is not a short string ({value!r})")
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class Record:
@@ -60,7 +69,11 @@ class Record:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+        # Cached per class: every decoded record asks (twice), and fields() is slow.
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+        return names
 
     @classmethod
     def _check_fields(cls, data: Mapping[str, Any]) -> None:
@@ -114,6 +127,13 @@ class Venue:
     timezone: str
 
 
+def _check_level(level: Level, side: str) -> None:
+    _finite_positive(level.price, side + " price")
+    _finite_positive(level.size, side + " size")
+    if not (type(level.orders) is int and level.orders > 0):
+        raise InvalidMessage(f"{side} orders must be a positive integer ({level.orders!r})")
+
+
 @dataclass(frozen=True, slots=True)
 class OrderBook(Record):
     """A snapshot of the best price levels: bids descending, asks ascending."""
@@ -139,9 +159,7 @@ class OrderBook(Record):
         _require(bool(self.bids) and bool(self.asks), "order book has an empty side")
         for side, levels in (("bid", self.bids), ("ask", self.asks)):
             for level in levels:
-                _finite_positive(level.price, f"{side} price")
-                _finite_positive(level.size, f"{side} size")
-                _require(isinstance(level.orders, int) and level.orders > 0, f"{side} orders must be a positive integer")
+                _check_level(level, side)
         _require(all(a.price > b.price for a, b in zip(self.bids, self.bids[1:])), "bids are not in descending price order")
         _require(all(a.price < b.price for a, b in zip(self.asks, self.asks[1:])), "asks are not in ascending price order")
         _require(self.bids[0].price < self.asks[0].price, "book is crossed (best bid >= best ask)")

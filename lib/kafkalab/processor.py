@@ -55,10 +55,19 @@ TXN_TIMEOUT_S = 30.0
 # aborted: keep the broker-side timeout short (our steps commit well within it).
 TRANSACTION_TIMEOUT_MS = 10_000
 META_VERSION = "v1"
+MAX_REJOINS = 5  # fatal consumer errors (a fenced static member) recovered from per run
 
 
 class ProcessorError(LabError):
     """The processor cannot continue (fatal producer/consumer error)."""
+
+
+class _FatalClientError(Exception):
+    """A fatal Kafka client error that step() recovers from by restarting the clients."""
+
+    def __init__(self, error: KafkaError) -> None:
+        super().__init__(error.str())
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -99,10 +108,10 @@ class MarketProcessor(Component):
                  max_event_ahead_s: float = 5.0, batch_size: int = 1000, poll_timeout_s: float = 0.1) -> None:
         super().__init__()
         self.config = config
-        self.serializer = serde.check_format(config.serializer)
         self.group_id = group_id
         self.instance = str(instance)
         self.topics = topics
+        self.formats = {t: serde.check_format(config.serializer_for(t)) for t in (topics.candles, topics.book_features)}
         self.spec = WindowSpec(allowed_lateness_us=int(allowed_lateness_ms) * 1000,
                                idle_timeout_us=int(idle_timeout_ms) * 1000)
         self.max_ahead_us = int(max_event_ahead_s * 1_000_000)
@@ -119,18 +128,76 @@ class MarketProcessor(Component):
         bootstrap = self.config.bootstrap_servers
         clients.require_reachable(bootstrap)
         clients.require_topics(bootstrap, self.topics.all())
-        member = f"{self.group_id}-{self.instance}"
-        self.consumer = stack.enter_context(clients.consumer(
-            bootstrap, self.group_id, (), **{"group.instance.id": member, "session.timeout.ms": 10_000}))
-        self.producer = stack.enter_context(clients.producer(
-            bootstrap, **{"transactional.id": member, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}))
+        self._consumer_stack = stack.enter_context(ExitStack())  # closed (and reopened) on its own: _rejoin
+        self._open_consumer()
+        self._producer_stack = stack.enter_context(ExitStack())  # replaced on a fatal error: _recover
         stack.callback(self._abort_open_transaction)  # runs before the producer is flushed
-        self.producer.init_transactions(TXN_TIMEOUT_S)
+        self._open_producer()
+
+    def _open_producer(self) -> None:
+        member = f"{self.group_id}-{self.instance}"
+        self.producer = self._producer_stack.enter_context(clients.producer(
+            self.config.bootstrap_servers,
+            **{"transactional.id": member, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}))
+        self._retrying(lambda: self.producer.init_transactions(TXN_TIMEOUT_S))
         self.dead_letters = DeadLetters(self.producer, "processor", self.topics.dead_letters)
+
+    def _open_consumer(self) -> None:
+        member = f"{self.group_id}-{self.instance}"
+        self.consumer = self._consumer_stack.enter_context(clients.consumer(
+            self.config.bootstrap_servers, self.group_id, (),
+            **{"group.instance.id": member, "session.timeout.ms": 10_000}))
         self.consumer.subscribe([self.topics.trades, self.topics.orderbooks],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
 
+    def _rejoin(self, error: KafkaError) -> None:
+        """A static member can be fenced by its own group.instance.id when the group coordinator
+        fails over (apache/kafka#23542): a fatal consumer error. Like a restart: abort the open
+        transaction, drop the window state, rejoin; on assignment each partition is rebuilt from
+        its committed offset and metadata (exactly once, as after a crash)."""
+        self._rejoins = getattr(self, "_rejoins", 0) + 1
+        if self._rejoins > MAX_REJOINS:
+            raise ProcessorError(f"consumer failed {self._rejoins} times ({error.str()}); restart the processor")
+        print(f"{self.name}: consumer failed ({error.str()}); rejoining the group", flush=True)
+        self._reopen_consumer()
+
+    def _reopen_consumer(self) -> None:
+        self._abort_open_transaction()
+        self.partitions.clear()
+        try:
+            self._consumer_stack.close()
+        except (KafkaException, RuntimeError):
+            pass  # closing a fenced consumer may complain; it is gone either way
+        self._open_consumer()
+
     def step(self) -> None:
+        try:
+            self._step()
+        except _FatalClientError as exc:
+            self._recover(exc.error)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._recover(exc.args[0])
+
+    def _recover(self, error: KafkaError) -> None:
+        """A fatal producer error (e.g. INVALID_TXN_STATE after a transaction timed out while
+        brokers were down) kills the transactional producer for good. Recover like a restart:
+        a new producer with the same transactional.id (init_transactions fences the old one and
+        aborts its transaction), then rejoin the group (state rebuilt from committed offsets)."""
+        self._recoveries = getattr(self, "_recoveries", 0) + 1
+        if self._recoveries > MAX_REJOINS:
+            raise ProcessorError(f"Kafka client failed {self._recoveries} times ({error.str()}); restart the processor")
+        print(f"{self.name}: {error.name()}: {error.str()}; restarting the Kafka clients", flush=True)
+        self.in_transaction = False  # the dead producer's transaction is aborted by the new one
+        try:
+            self._producer_stack.close()
+        except (KafkaException, RuntimeError):
+            pass  # flushing a failed producer raises; its records were never committed
+        self._open_producer()
+        self._reopen_consumer()
+
+    def _step(self) -> None:
         messages = self.consumer.consume(self.batch_size, self.poll_timeout_s)
         now = now_us()
         for msg in messages:
@@ -156,8 +223,9 @@ class MarketProcessor(Component):
     def _handle(self, msg: Message, now: int) -> None:
         err = msg.error()
         if err is not None:
-            if err.fatal():
-                raise ProcessorError(f"consumer failed: {err.str()}")
+            if err.fatal() or err.code() == KafkaError._FATAL:  # _FATAL (fatal() False): e.g. fenced
+                self._rejoin(err)
+                return
             if err.code() != KafkaError._PARTITION_EOF:
                 print(f"{self.name}: consumer: {err.name()}: {err.str()}", flush=True)
             return
@@ -212,7 +280,7 @@ class MarketProcessor(Component):
     def _emit(self, input_topic: str, window: Window) -> None:
         result = window.result(now_us())
         topic = self.topics.candles if input_topic == self.topics.trades else self.topics.book_features
-        payload, headers = serde.encode(result, self.serializer)
+        payload, headers = serde.encode(result, self.formats[topic])
         while True:
             try:
                 self.producer.produce(topic, key=result.symbol.encode(), value=payload, headers=headers)
@@ -245,14 +313,19 @@ class MarketProcessor(Component):
             self._retrying(lambda: self.producer.commit_transaction(TXN_TIMEOUT_S))
         except KafkaException as exc:
             err = exc.args[0]
-            if err.fatal() or not (err.txn_requires_abort() or err.retriable()):
+            if err.fatal():
+                raise _FatalClientError(err)
+            if not (err.txn_requires_abort() or err.retriable()):
                 raise ProcessorError(f"transaction failed: {err.str()}; restart the processor "
                                      f"(it resumes from the last committed transaction)") from None
             print(f"{self.name}: transaction aborted ({err.str()}); rewinding to the committed offsets", flush=True)
-            self.producer.abort_transaction(TXN_TIMEOUT_S)
+            self._retrying_abort()
             self.in_transaction = False
             self.counters.add("aborted")
-            self._rewind()
+            if err.code() == KafkaError.FENCED_INSTANCE_ID:  # our consumer was fenced: a rewind cannot work
+                self._rejoin(err)
+            else:
+                self._rewind()
             return
         self.in_transaction = False
         self.counters.add("transactions")
@@ -270,6 +343,24 @@ class MarketProcessor(Component):
                 if not err.retriable() or err.txn_requires_abort() or self.stop_requested:
                     raise
                 print(f"{self.name}: {err.str()}; retrying", flush=True)
+                self.wait(0.5)
+
+    def _retrying_abort(self) -> None:
+        """With too few brokers the coordinator cannot write the abort: librdkafka times out
+        with "retry call to resume". Retry until the brokers are back (or a stop is requested;
+        the broker then aborts the transaction after transaction.timeout.ms by itself)."""
+        while True:
+            try:
+                self.producer.abort_transaction(TXN_TIMEOUT_S)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    raise _FatalClientError(err) from None
+                if not err.retriable() or self.stop_requested:
+                    raise ProcessorError(f"could not abort the transaction ({err.str()}); restart the processor "
+                                         f"(it resumes from the last committed transaction)") from None
+                print(f"{self.name}: abort: {err.str()}; retrying", flush=True)
                 self.wait(0.5)
 
     def _abort_open_transaction(self) -> None:

@@ -28,7 +28,7 @@ from .errors import LabError
 REPORT_NOTEBOOK = "report.ipynb"
 REPORT_HTML = "report.html"
 FIGURE_DPI = 100
-# Benchmarks with a section of their own in report.ipynb (any other table goes to 5.7).
+# Benchmark tables with a section of their own in report.ipynb (any other table goes to 5.8).
 DEEP_DIVES = ("deepdive_rebalance_timeline", "deepdive_rebalance", "deepdive_rebalance_events", "deepdive_keys",
               "deepdive_key_map", "deepdive_offsets", "deepdive_compaction", "deepdive_retention_settings")
 KNOWN_BENCHES = ("serializers", "producer", "consumer", "generator", "scaling", "scaling_timeline", "replication",

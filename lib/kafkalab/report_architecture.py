@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import clients, models, sinks, topics
-from .config import ENV_VARS, KAFKA_VERSION, LabConfig
+from .config import ENV_VARS, LabConfig
 
 DIAGRAM_TIMEOUT_S = 30.0
 
@@ -177,8 +177,8 @@ def component_diagram_dot(config: LabConfig) -> str:
     for key in DEAD_LETTER_WRITERS:
         lines.append(f'  {key} -> t_{_dot_id(topics.DEAD_LETTERS)} [style=dashed, color="#c00000", constraint=false, '
                      f'tailport=n, headport=s];')
-    lines.append(f'  dlq_note [shape=plaintext, fontsize=8, fontcolor="#c00000", label="dashed red: records a consumer cannot\\n'
-                 f'decode or validate, with the reason in a header"];')
+    lines.append('  dlq_note [shape=plaintext, fontsize=8, fontcolor="#c00000", label="dashed red: records a consumer cannot\\n'
+                 'decode or validate, with the reason in a header"];')
     lines.append(f'  {{ rank=same; {" ".join(c + ";" for c in consumers)} dlq_note; }}')
     lines.append("}")
     return "\n".join(lines)
@@ -380,17 +380,6 @@ def compose_environment(compose: dict) -> dict[str, str]:
         if "papermill" in " ".join(map(str, service.get("command") or [])):
             return {k: str(v) for k, v in (service.get("environment") or {}).items()}
     return {}
-
-
-def compose_kafka_image(compose: dict) -> str | None:
-    for service in (compose.get("services") or {}).values():
-        if str(service.get("image", "")).startswith("apache/kafka"):
-            return str(service["image"])
-    return None
-
-
-def kafka_version_text() -> str:
-    return KAFKA_VERSION
 
 
 # ---- processing settings (windowing, transactions, groups) ---------------------------------------

@@ -5,10 +5,11 @@
 1. If the bootstrap servers are the local default and nobody answers, start the local
    cluster (and stop it at the end; a cluster that was already up is left running).
 2. Create the topics that do not exist yet.
-3. Start the processor and the two sinks (unbounded), then the two generators (bounded
-   to `seconds`). Each runs `python -m papermill notebooks/<name>.ipynb
-   results/runs/<name>.ipynb -p ...` in its own session (so a Ctrl-C at the terminal
-   reaches only the runner), its output in results/runs/<name>.log.
+3. Start the processor and the two sinks (unbounded); once their consumer groups own
+   every input partition, start the two generators (bounded to `seconds`), so no record
+   waits for a kernel to start. Each component runs `python -m papermill
+   notebooks/<name>.ipynb results/runs/<name>.ipynb -p ...` in its own session (so a
+   Ctrl-C at the terminal reaches only the runner), its output in results/runs/<name>.log.
 4. When the generators have finished, drain: wait until the processor's consumer group
    has committed everything in its input topics, stop it; then the same for the sinks.
    Stopping uses the stop-file mechanism of kafkalab.component (the kernel under
@@ -45,6 +46,7 @@ from .sinks import BOOK_FEATURES_CSV, CANDLES_CSV, TRADES_CSV
 GENERATOR_START_GRACE_S = 90.0  # papermill + kernel start-up on a busy 2-core machine
 STOP_TIMEOUT_S = clients.FLUSH_TIMEOUT_S + 15.0  # a clean stop may flush for a while
 DRAIN_TIMEOUT_S = 60.0
+CONSUMERS_READY_TIMEOUT_S = 90.0
 DRAIN_SETTLE_S = 1.0  # lag must stay at 0 this long (the processor emits after its input)
 POLL_S = 0.25
 
@@ -172,6 +174,22 @@ class LagProbe:
         return sum(max(0, end - committed.get(key, starts.get(key, 0))) for key, end in ends.items())
 
 
+def group_ready(probe: "LagProbe", group_id: str, topic_names: Iterable[str]) -> bool:
+    """The group is stable and its members own every partition of `topic_names`."""
+    from confluent_kafka import ConsumerGroupState
+
+    wanted = {(tp.topic, tp.partition) for tp in probe._partitions(topic_names)}
+    try:
+        description = probe.client.describe_consumer_groups([group_id], request_timeout=probe.timeout_s)[group_id].result()
+    except KafkaException:
+        return False
+    if description.state != ConsumerGroupState.STABLE:
+        return False
+    owned = {(tp.topic, tp.partition) for m in description.members
+             for tp in (m.assignment.topic_partitions if m.assignment else [])}
+    return bool(wanted) and wanted <= owned
+
+
 def _retrying(ask, attempts: int = 20, pause_s: float = 0.25):
     """Leadership moves (a new topic, a broker restart) make offset requests fail for a moment."""
     for attempt in range(attempts):
@@ -225,13 +243,17 @@ class ComponentProcess:
                      else ["-r", key, str(value)])
         return args
 
-    def start(self) -> None:
+    def check(self) -> None:
+        """Refuse to start what papermill would run wrongly."""
         if not self.notebook.exists():
             raise PipelineError(f"notebook {self.notebook} is missing; is this a complete checkout?")
         unknown = sorted(set(self.spec.parameters) - notebook_parameters(self.notebook))
         if unknown:  # papermill would only warn and the value would silently do nothing
             raise PipelineError(f"notebook {self.notebook.name} has no parameter(s) {', '.join(unknown)}; "
                                 f"the runner and the notebook disagree")
+
+    def start(self) -> None:
+        self.check()
         self.stop_file.unlink(missing_ok=True)
         self.executed.unlink(missing_ok=True)
         with self.log_path.open("w") as log:
@@ -373,6 +395,21 @@ class Pipeline:
                                     f"see {proc.executed} and {proc.log_path}")
 
     # -- run and stop -------------------------------------------------------------
+    def wait_until_consuming(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
+        """Until every consumer component's group owns all its input partitions.
+
+        Starting the generators only then keeps the first records from waiting for a
+        kernel to start (which would show up as start-up latency in the CSVs)."""
+        consumers = [p.spec for p in self.processes.values() if not p.spec.source and p.popen is not None]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self.interrupted.is_set():
+            self.check()
+            if all(group_ready(self.lag_probe, spec.group_id, spec.reads) for spec in consumers):
+                return True
+            tick()
+            time.sleep(POLL_S)
+        return False
+
     def wait_for_sources(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> None:
         """Until the generators end by their own bound (or over time: stop them cleanly)."""
         sources = [p for p in self.processes.values() if p.spec.source]
@@ -531,6 +568,8 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
     with _Interrupts(pipeline.interrupted, echo):
         try:
             pipeline.start(consumers)
+            if not pipeline.wait_until_consuming(CONSUMERS_READY_TIMEOUT_S, tick("starting the consumers")):
+                echo(f"consumers not all assigned after {CONSUMERS_READY_TIMEOUT_S:g} s; starting the generators anyway")
             pipeline.start(sources)
             pipeline.wait_for_sources(plan.seconds + GENERATOR_START_GRACE_S, tick())
             # Drain in data-flow order: the processor's output must exist before the sinks finish.

@@ -1,14 +1,19 @@
 """CSV sinks: trades -> trades.csv, candles -> candles.csv, book features -> book_features.csv.
 
 Guarantees, and how:
-- Complete lines only. A batch is formatted in memory and written with one `write`,
-  then flushed and fsync'ed. A process killed mid-write can leave at most one partial
-  last line; it is cut off when the file is opened again.
+- Complete lines only. A batch is formatted in memory and handed to the OS with one
+  `write` (then it survives a killed process); a background thread fsyncs it (then it
+  survives a machine crash) without holding up the next batch. A process killed
+  mid-write can leave at most one partial last line; it is cut off when the file is
+  opened again.
 - Idempotent across restarts. Every row keeps its Kafka partition and offset. On start
   the sink reads the highest offset per partition from its CSV, starts each assigned
   partition right after it, and drops any record at or below it. The CSV, not the
   consumer group, is the source of truth; the group's offsets are committed only after
-  the rows are on disk (for lag monitoring and for partitions the file has not seen yet).
+  the rows are fsync'ed (for lag monitoring and for partitions the file has not seen yet).
+- Low latency: the first record of a batch is awaited with a blocking poll, the rest of
+  what is already fetched is taken without waiting, and `written_ts_us` is taken just
+  before the write.
 - One file per topic incarnation. A sidecar `<file>.source.json` records the topic and
   its topic id; if the topic was deleted and recreated (offsets start again at 0) the
   old CSV is moved aside instead of silently skipping the new records.
@@ -22,10 +27,11 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
-import operator
 import io
 import json
+import operator
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -298,14 +304,22 @@ class CsvAppender:
         self._file = self.path.open("ab")
         self.rows_written = 0
 
-    def append(self, rows: Sequence[Sequence[object]]) -> None:
-        """One write of whole lines, then flush + fsync: after return the rows survive a crash."""
+    def write(self, rows: Sequence[Sequence[object]]) -> None:
+        """One write of whole lines, handed to the OS: they survive a killed process at once,
+        and a machine crash after the next `sync`."""
         if not rows:
             return
         self._file.write(format_rows(rows))
         self._file.flush()
-        os.fsync(self._file.fileno())
         self.rows_written += len(rows)
+
+    def sync(self) -> None:
+        os.fsync(self._file.fileno())
+
+    def append(self, rows: Sequence[Sequence[object]]) -> None:
+        """write + fsync: after return the rows survive a crash."""
+        self.write(rows)
+        self.sync()
 
     def close(self) -> None:
         if not self._file.closed:
@@ -320,11 +334,82 @@ class CsvAppender:
         self.close()
 
 
+class BackgroundSync:
+    """fsyncs the files in a thread: a slow disk then delays durability (and the offset
+    commits that wait for it), not the next row. Each `request()` returns a ticket; `done`
+    is the highest ticket whose rows are on disk (group commit: one fsync may cover many)."""
+
+    def __init__(self, files: Sequence[CsvAppender]):
+        self.files = list(files)
+        self._cv = threading.Condition()
+        self._requested = self._done = 0
+        self._closing = False
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="csv-fsync", daemon=True)
+        self._thread.start()
+
+    def request(self) -> int:
+        with self._cv:
+            self._requested += 1
+            self._cv.notify_all()
+            return self._requested
+
+    @property
+    def done(self) -> int:
+        with self._cv:
+            self._raise_if_failed()
+            return self._done
+
+    def wait(self, ticket: int, timeout_s: float = 60.0) -> bool:
+        with self._cv:
+            self._cv.wait_for(lambda: self._done >= ticket or self._error is not None, timeout_s)
+            self._raise_if_failed()
+            return self._done >= ticket
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise CsvFileError(f"cannot fsync {', '.join(str(f.path) for f in self.files)} "
+                               f"({getattr(self._error, 'strerror', None) or self._error}); is the disk full or failing?")
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._requested > self._done or self._closing)
+                if self._requested == self._done:
+                    return  # closing, nothing left to sync
+                target = self._requested
+            try:
+                for f in self.files:
+                    f.sync()
+            except (OSError, ValueError) as exc:  # ValueError: the file was closed underneath
+                with self._cv:
+                    self._error = exc
+                    self._cv.notify_all()
+                return
+            with self._cv:
+                self._done = target
+                self._cv.notify_all()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+        self._thread.join(60.0)
+
+    def __enter__(self) -> "BackgroundSync":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 # ---- the Kafka side ----------------------------------------------------------------------
 
 DEFAULT_MAX_BATCH = 5000
 POLL_TIMEOUT_S = 0.1
 WARN_EVERY_S = 5.0
+COMMIT_INTERVAL_S = 0.5
+MAX_REJOINS = 5  # fatal consumer errors a sink recovers from by rejoining, per run
 
 # Latency at low rates: the first record of a batch is waited for with a blocking poll and
 # whatever else is already fetched is drained without waiting (consume(timeout=0)), so a
@@ -392,6 +477,10 @@ class CsvSink(Component):
         self.dead_letters = None
         self._committed: dict[tuple[str, int], int] = {}
         self._last_warning = float("-inf")
+        self._last_commit = float("-inf")
+        self.syncer: BackgroundSync | None = None
+        # (fsync ticket, consumer positions right after that batch): committable once durable
+        self._pending: list[tuple[int, list]] = []
 
     # -- lifecycle ---------------------------------------------------------------------
     def setup(self, stack: ExitStack) -> None:
@@ -408,11 +497,36 @@ class CsvSink(Component):
             appender = stack.enter_context(CsvAppender(target.path, target.columns))
             self.files[target.topic] = appender
             self.counters.set(target.counter, 0)
+        # Entered after the files, so it stops (last fsync done) before they are closed.
+        self.syncer = stack.enter_context(BackgroundSync(list(self.files.values())))
         producer = stack.enter_context(clients.producer(s.bootstrap_servers))
         self.dead_letters = DeadLetters(producer, self.name, s.dead_letters_topic)
+        self._consumer_stack = stack.enter_context(ExitStack())  # closed (and reopened) on its own: _rejoin
+        self._open_consumer()
+
+    def _open_consumer(self) -> None:
+        s = self.settings
         settings = {**SINK_CONSUMER, "group.instance.id": self.instance_id(), **(s.consumer_overrides or {})}
-        self.consumer = stack.enter_context(clients.consumer(s.bootstrap_servers, s.group_id, **settings))
+        self.consumer = self._consumer_stack.enter_context(clients.consumer(s.bootstrap_servers, s.group_id, **settings))
         self.consumer.subscribe(list(self.targets), on_assign=self._on_assign)
+
+    def _rejoin(self, error: KafkaError) -> None:
+        """A static member can be fenced by its own group.instance.id when the group coordinator
+        fails over (the broker lost the answer to its join; apache/kafka#23542): the consumer is
+        then dead for good. The CSV is the source of truth, so a new consumer simply rejoins and
+        resumes after the rows on disk."""
+        self._rejoins = getattr(self, "_rejoins", 0) + 1
+        if self._rejoins > MAX_REJOINS:
+            raise LabError(f"{self.name}: Kafka consumer failed {self._rejoins} times ({error.str()}); "
+                           f"restart the sink (it resumes from its CSV)")
+        print(f"{self.name}: consumer failed ({error.str()}); rejoining the group", flush=True)
+        try:
+            self._consumer_stack.close()
+        except (KafkaException, RuntimeError):
+            pass  # closing a fenced consumer may complain; it is gone either way
+        self._committed.clear()
+        self._pending.clear()
+        self._open_consumer()
 
     def instance_id(self) -> str:
         """A static group member id derived from the files this sink writes.
@@ -438,8 +552,9 @@ class CsvSink(Component):
     def step(self) -> None:
         first = self.consumer.poll(POLL_TIMEOUT_S)
         if first is None:
-            # Idle: a transaction marker may have moved the position past the last record.
-            self._commit(asynchronous=True)
+            # Idle: commit what the throttle held back; a transaction marker may also have
+            # moved the position past the last record.
+            self._commit(asynchronous=True, throttle=False)
             return
         limit = self.settings.max_batch - 1
         left = self.messages_left()
@@ -449,7 +564,8 @@ class CsvSink(Component):
         self._write(batch)
 
     def finish(self) -> None:
-        self._commit(asynchronous=False)
+        self.syncer.wait(self.syncer.request())  # everything written is on disk
+        self._commit(asynchronous=False, throttle=False)
 
     def summary(self) -> str:
         files = ", ".join(f"{a.path}" for a in self.files.values())
@@ -479,7 +595,7 @@ class CsvSink(Component):
         written_ts_us = now_us()  # the moment the rows are handed to the file
         for topic, items in accepted.items():
             target, out = self.targets[topic], self.files[topic]
-            out.append([(*values, written_ts_us, p, o) for values, p, o in items])
+            out.write([(*values, written_ts_us, p, o) for values, p, o in items])
             for _values, p, o in items:
                 out.resume.note(p, o)
             self.counters.add(target.counter, len(items))
@@ -487,7 +603,14 @@ class CsvSink(Component):
         if dead:
             self.counters.add("dead_letters", dead)
             self.dead_letters.flush(clients.FLUSH_TIMEOUT_S)  # acknowledged before we commit past them
+        self._pending.append((self.syncer.request(), self._positions()))
         self._commit(asynchronous=True)
+
+    def _positions(self) -> list:
+        try:
+            return [tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0]
+        except KafkaException:
+            return []
 
     def _decode(self, msg, target: CsvTarget) -> tuple:
         """The message part of the row, or InvalidMessage/ValueError (-> dead letters)."""
@@ -499,8 +622,11 @@ class CsvSink(Component):
     def _consumer_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
             return
-        if error.fatal():
-            raise LabError(f"{self.name}: Kafka consumer failed: {error.str()}")
+        # A fatal consumer error (e.g. a static member fenced) arrives as code _FATAL with
+        # fatal() False; the consumer is dead either way: fail loudly instead of idling forever.
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            self._rejoin(error)
+            return
         self._warn(f"consumer warning: {error.str()}")
 
     def _warn(self, text: str) -> None:
@@ -510,23 +636,32 @@ class CsvSink(Component):
             self._last_warning = now
             print(f"{self.name}: {text}", flush=True)
 
-    def _commit(self, asynchronous: bool) -> None:
-        """Commit the consumer's positions: everything before them is on disk.
+    def _commit(self, asynchronous: bool, throttle: bool = True) -> None:
+        """Commit the positions whose rows are on disk (fsync'ed; dead letters acknowledged).
 
-        Called only after a batch's rows are fsync'ed and its dead letters acknowledged.
-        The position (not last offset + 1) also steps over transaction markers, so a
-        drained sink shows zero lag on topics written by a transactional producer.
+        Positions (not last offset + 1) also step over transaction markers, so a drained
+        sink shows zero lag on topics written by a transactional producer. At most every
+        COMMIT_INTERVAL_S while busy: each commit is a replicated write to
+        __consumer_offsets, and the CSV (not the group) is what a restart resumes from.
         """
-        if self.consumer is None:
+        if self.consumer is None or self.syncer is None:
             return
-        try:
-            positions = self.consumer.position(self.consumer.assignment())
-        except KafkaException:
+        now = time.monotonic()
+        if throttle and now - self._last_commit < COMMIT_INTERVAL_S:
             return
-        offsets = [tp for tp in positions
-                   if tp.offset >= 0 and self._committed.get((tp.topic, tp.partition)) != tp.offset]
+        durable = self.syncer.done
+        ready = [positions for ticket, positions in self._pending if ticket <= durable]
+        self._pending = [(t, p) for t, p in self._pending if t > durable]
+        if ready:
+            positions = ready[-1]
+        elif not self._pending:
+            positions = self._positions()  # nothing unsynced: the current position is on disk
+        else:
+            return
+        offsets = [tp for tp in positions if self._committed.get((tp.topic, tp.partition)) != tp.offset]
         if not offsets:
             return
+        self._last_commit = now
         try:
             self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
         except KafkaException as exc:

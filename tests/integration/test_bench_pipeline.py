@@ -7,6 +7,7 @@ import pytest
 
 from kafkalab import config as lab_config
 from kafkalab.bench import run_experiment
+from kafkalab.clients import RELIABLE_PRODUCER
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -16,7 +17,8 @@ def test_quick_pipeline_bench_appends_rows(bootstrap, tmp_path):
     assert run_experiment(config, "pipeline", quick=True) == 0
     table = pd.read_csv(tmp_path / "bench" / "pipeline.csv")
     loads = table[table.kind == "load"]
-    assert list(loads.offered_hz) == [10, 200]
+    assert list(loads.offered_hz) == [10, 10, 200]
+    assert list(loads.producer_linger_ms) == [RELIABLE_PRODUCER["linger.ms"], 0, 0]  # the default first, then tuned
     assert (loads.trades > 0).all() and (loads.trades_p50_ms > 0).all()
     assert (loads.trades_p50_ms <= loads.trades_p99_ms).all()
     assert (loads.achieved_hz > 0).all() and loads.machine_cores.notna().all()

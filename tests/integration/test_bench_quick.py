@@ -49,7 +49,7 @@ def test_producer_quick(lab):
     has_columns(rows, *COMMON, *FIGURES, "cell", "client", "variant", "record_bytes", "acks", "batching",
                 "compression", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "ratio_to_java")
     assert set(rows["client"]) == {"java", "confluent-kafka", "kafka-python"}
-    assert {"grid", "defaults", "defaults-pure-crc"} <= set(rows["variant"])
+    assert {"grid", "defaults", "tuned", "defaults-pure-crc"} <= set(rows["variant"])
     assert (rows["records"] > 0).all() and (rows["records_per_s"] > 0).all()
     assert (rows["errors"] == 0).all()
     assert rows["quick"].all()

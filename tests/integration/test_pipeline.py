@@ -20,7 +20,7 @@ from kafkalab.runner import PipelineError, PipelineGroups, PipelinePlan, Pipelin
 SECONDS = 20.0
 WINDOW_US = 1_000_000
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 @pytest.fixture

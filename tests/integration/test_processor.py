@@ -150,72 +150,92 @@ def start_processor(bootstrap: str, group_id: str, topics: Topics, log: Path, in
                             stdout=log.open("a"), stderr=subprocess.STDOUT)
 
 
+def emitted(log: Path) -> int:
+    """The last `candles=N` a processor printed (a progress line every second)."""
+    counts = re.findall(r"candles=(\d+)", log.read_text()) if log.exists() else []
+    return int(counts[-1]) if counts else 0
+
+
+def wait_until_emitting(log: Path, proc: subprocess.Popen, timeout_s: float = 90.0) -> None:
+    """Event-driven, not sleep-driven: a loaded machine can take many seconds to start a processor."""
+    deadline = time.monotonic() + timeout_s
+    while emitted(log) == 0:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no candle from the processor within {timeout_s:g} s"
+        time.sleep(0.2)
+
+
+def feed(bootstrap: str, topic: str, seed: int) -> tuple[TradeGenerator, threading.Thread]:
+    """A trade generator in a thread, running until stopped."""
+    generator = TradeGenerator(lab_config.load(bootstrap_servers=bootstrap), topic=topic, rate_hz=300, seed=seed)
+    thread = threading.Thread(target=run_loop, args=(generator, Bounds(max_seconds=180)), daemon=True)
+    thread.start()
+    return generator, thread
+
+
+def expected_and_emitted(bootstrap: str, topics: Topics, generator: TradeGenerator) -> tuple[list, list]:
+    """Candles recomputed from every trade in the topic, and the candles the processors wrote."""
+    assert generator.counters["acked"] == generator.counters["produced"] > 1000
+    trades = [serde.decode(m.value(), m.headers())
+              for m in read_topic(bootstrap, topics.trades, generator.counters["acked"], settle_s=0.5)]
+    assert len(trades) == generator.counters["acked"]
+    expected = candles_of(trades)
+    candles = [serde.decode(m.value(), m.headers())
+               for m in read_topic(bootstrap, topics.candles, len(expected), timeout_s=90)]
+    return expected, candles
+
+
 @pytest.mark.slow
 def test_kill_9_and_restart_gives_every_candle_exactly_once(bootstrap, topics, group_id, tmp_path):
-    config = lab_config.load(bootstrap_servers=bootstrap)
-    generator = TradeGenerator(config, topic=topics.trades, rate_hz=300, seed=3)
-    feeding = threading.Thread(target=run_loop, args=(generator, Bounds(max_seconds=14)), daemon=True)
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     first = start_processor(bootstrap, group_id, topics, first_log)
-    feeding.start()
-    time.sleep(7)  # the first processor is mid-stream: windows open, transactions going on
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
-    second = start_processor(bootstrap, group_id, topics, second_log)
+    second = None
+    generator, feeding = feed(bootstrap, topics.trades, seed=3)
     try:
+        wait_until_emitting(first_log, first)
+        time.sleep(random.uniform(0.2, 1.0))  # mid-stream: windows open, transactions going on
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = start_processor(bootstrap, group_id, topics, second_log)
+        wait_until_emitting(second_log, second)
+        time.sleep(2)
+        generator.stop()
         feeding.join(60)
-        assert not feeding.is_alive() and generator.counters["acked"] == generator.counters["produced"] > 2000
-        trades = [serde.decode(m.value(), m.headers())
-                  for m in read_topic(bootstrap, topics.trades, generator.counters["acked"], settle_s=0.5)]
-        assert len(trades) == generator.counters["acked"]
-        expected = candles_of(trades)
-        candles = [serde.decode(m.value(), m.headers())
-                   for m in read_topic(bootstrap, topics.candles, len(expected), timeout_s=90)]
+        expected, candles = expected_and_emitted(bootstrap, topics, generator)
         second.send_signal(signal.SIGTERM)  # and a clean stop exits 0
         assert second.wait(60) == 0, second_log.read_text()[-3000:]
     finally:
+        generator.stop()
         for proc in (first, second):
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.kill()
     assert first.returncode == -signal.SIGKILL
     assert "SIGTERM received, stopping cleanly" in second_log.read_text()
-    # Both incarnations emitted candles: the kill came mid-stream, not before or after the work.
-    assert emitted(first_log) > 0 and emitted(second_log) > 0
     assert_same_candles(candles, expected)
-
-
-def emitted(log: Path) -> int:
-    """The last `candles=N` a processor printed."""
-    counts = re.findall(r"candles=(\d+)", log.read_text())
-    return int(counts[-1]) if counts else 0
 
 
 @pytest.mark.slow
 def test_rebalances_between_two_instances_lose_and_double_nothing(bootstrap, topics, group_id, tmp_path):
     """Instance 1 joins mid-stream (partitions move), later stops (they move back after
     its session times out): every candle exactly once."""
-    config = lab_config.load(bootstrap_servers=bootstrap)
-    generator = TradeGenerator(config, topic=topics.trades, rate_hz=200, seed=4)
-    feeding = threading.Thread(target=run_loop, args=(generator, Bounds(max_seconds=16)), daemon=True)
     logs = [tmp_path / "instance0.log", tmp_path / "instance1.log"]
     one = start_processor(bootstrap, group_id, topics, logs[0], "0")
-    feeding.start()
-    time.sleep(5)
-    two = start_processor(bootstrap, group_id, topics, logs[1], "1")
+    two = None
+    generator, feeding = feed(bootstrap, topics.trades, seed=4)
     try:
-        time.sleep(7)
+        wait_until_emitting(logs[0], one)
+        two = start_processor(bootstrap, group_id, topics, logs[1], "1")
+        wait_until_emitting(logs[1], two)
         two.send_signal(signal.SIGTERM)
         assert two.wait(60) == 0, logs[1].read_text()[-3000:]
+        time.sleep(2)
+        generator.stop()
         feeding.join(60)
-        trades = [serde.decode(m.value(), m.headers())
-                  for m in read_topic(bootstrap, topics.trades, generator.counters["acked"], settle_s=0.5)]
-        expected = candles_of(trades)
-        candles = [serde.decode(m.value(), m.headers())
-                   for m in read_topic(bootstrap, topics.candles, len(expected), timeout_s=90)]
+        expected, candles = expected_and_emitted(bootstrap, topics, generator)
     finally:
+        generator.stop()
         for proc in (one, two):
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
-    assert emitted(logs[0]) > 0 and emitted(logs[1]) > 0  # both instances did part of the work
     assert_same_candles(candles, expected)

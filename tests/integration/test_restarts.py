@@ -14,6 +14,10 @@
    (ipykernel's parent poller calls os._exit) - the next run resumes from the CSV with
    nothing lost or doubled. (The runner and the compose wrapper therefore stop
    components through the stop file; see kafkalab.component.)
+4. Fenced clients recover in place: a sink or the processor whose static group membership
+   is taken over (as Kafka does by mistake when a coordinator fails over), and the processor
+   whose transactional producer is fenced (fatal), rejoin / restart their clients and
+   lose or double nothing.
 """
 
 from __future__ import annotations
@@ -144,7 +148,8 @@ def produce_trades(bootstrap: str, topic: str, first_id: int, n: int) -> None:
 def sink_proc(bootstrap: str, results: Path, topic: str, dlq: str, group: str) -> ComponentProc:
     return ComponentProc("sink_trades_csv", {"bootstrap_servers": bootstrap, "results_dir": str(results),
                                              "trades_topic": topic, "dead_letters_topic": dlq, "group_id": group,
-                                             "max_seconds": 120}, results / "sink.log")
+                                             "max_seconds": 120, "max_batch": 100},  # small batches: a signal
+                         results / "sink.log")                                          # lands mid-stream
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -256,3 +261,144 @@ def test_papermill_stops(bootstrap, new_topic, group_id, tmp_path):
     rows = read_rows(csv_path)
     assert sorted(int(r["trade_id"]) for r in rows) == list(range(1, total + 1))
     committed_equals_written(bootstrap, group_id, topic, csv_path)
+
+
+# ---- 4. a sink fenced by its own group.instance.id rejoins ------------------------------------
+
+def test_a_fenced_sink_rejoins_and_writes_everything_once(bootstrap, new_topic, group_id, tmp_path, capsys):
+    """The sinks are static group members. When the coordinator fails over, Kafka may fence a
+    member by its own instance id (seen in the broker-loss runs; apache/kafka#23542), a fatal
+    consumer error. Here another consumer takes the sink's instance id on purpose: the sink must
+    not sit idle forever - it rejoins, resumes after its CSV and writes every record once."""
+    import threading
+
+    from confluent_kafka import Consumer
+
+    from kafkalab.component import Bounds, run_loop
+    from kafkalab.sinks import SinkSettings, TradesCsvSink, trades_target
+
+    topic, dlq = new_topic(3), new_topic(1, prefix="dlq")
+    produce_trades(bootstrap, topic, 1, 1000)
+    sink = TradesCsvSink(SinkSettings(bootstrap, group_id, (trades_target(tmp_path / "data", topic),), dlq))
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            run_loop(sink, Bounds(max_seconds=120))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    csv_path = tmp_path / "data" / "trades.csv"
+    try:
+        wait_for(lambda: rows_in(csv_path) >= 1000 or not thread.is_alive(), 60, "the first rows")
+        intruder = Consumer(clients.base_config(bootstrap, **{"group.id": group_id, "group.instance.id": sink.instance_id(),
+                                                              **clients.CONSUMER_DEFAULTS}))
+        intruder.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not intruder.assignment() and time.monotonic() < deadline:
+            intruder.poll(0.2)
+        intruder.close()  # a static member does not leave the group on close
+        produce_trades(bootstrap, topic, 1001, 1000)
+        wait_for(lambda: rows_in(csv_path) >= 2000 or not thread.is_alive(), 90, "rows after the fence")
+    finally:
+        sink.stop()
+        thread.join(60)
+    assert not errors, errors
+    assert "rejoining the group" in capsys.readouterr().out  # it was fenced, and said so
+    rows = read_rows(csv_path)
+    assert sorted(int(r["trade_id"]) for r in rows) == list(range(1, 2001))
+
+
+@pytest.mark.parametrize("intruder_kind", ["consumer", "producer"])
+def test_a_fenced_processor_recovers_and_emits_every_candle_once(intruder_kind, bootstrap, new_topic, group_id,
+                                                                 tmp_path, capsys):
+    """The same for the processor. "consumer": its group member is fenced (as above); it aborts
+    its open transaction, rejoins and rebuilds its windows from the committed offsets.
+    "producer": another producer takes its transactional.id, so its transactional producer is
+    fenced for good (a fatal error, as INVALID_TXN_STATE after a long broker outage); it starts
+    a new producer and rejoins. Either way every candle is emitted exactly once."""
+    from confluent_kafka import Producer
+
+    import threading
+
+    from confluent_kafka import Consumer
+
+    from kafkalab import config as lab_config
+    from kafkalab.component import Bounds, run_loop
+    from kafkalab.processor import MarketProcessor, Topics
+
+    names = Topics(new_topic(3, prefix="ft"), new_topic(3, prefix="fb"), new_topic(1, prefix="fc"),
+                   new_topic(1, prefix="ff"), new_topic(1, prefix="fd"))
+    base = now_us() - 30_000_000
+    trades: list[Trade] = []
+
+    def produce_window_run(first: int, n: int) -> None:
+        batch = []
+        for i in range(first, first + n):
+            symbol = ("AAPL", "NVDA", "GOOG")[i % 3]
+            batch.append(Trade(symbol, i, 100.0 + (i * 7) % 13, 1.0 + i % 4, "buy", base + i * 10_000, now_us()))
+        with clients.producer(bootstrap) as producer:
+            for t in batch:
+                value, headers = serde.encode(t, "json")
+                producer.produce(names.trades, key=t.symbol.encode(), value=value, headers=headers)
+        trades.extend(batch)
+
+    processor = MarketProcessor(lab_config.load(bootstrap_servers=bootstrap), group_id=group_id, topics=names,
+                                idle_timeout_ms=1500)
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            run_loop(processor, Bounds(max_seconds=120))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    produce_window_run(1, 600)  # 6 s of event time
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: processor.counters["candles"] > 0 or not thread.is_alive(), 60, "the first candles")
+        if intruder_kind == "consumer":
+            intruder = Consumer(clients.base_config(bootstrap, **{"group.id": group_id,
+                                                                  "group.instance.id": f"{group_id}-0",
+                                                                  **clients.CONSUMER_DEFAULTS}))
+            intruder.subscribe([names.trades, names.orderbooks])
+            deadline = time.monotonic() + 30
+            while not intruder.assignment() and time.monotonic() < deadline:
+                intruder.poll(0.2)
+            intruder.close()
+        else:
+            intruder = Producer(clients.base_config(bootstrap, **{"transactional.id": f"{group_id}-0"}))
+            intruder.init_transactions(30)  # bumps the epoch: the processor's producer is fenced
+            intruder.flush(5)
+        produce_window_run(601, 600)
+        expected = {(t.symbol, t.event_ts_us - t.event_ts_us % 1_000_000) for t in trades}
+        wait_for(lambda: not thread.is_alive() or LagProbe(bootstrap).lag(group_id, [names.trades]) == 0
+                 and processor.counters["candles"] >= len(expected), 90, "every window")
+        time.sleep(2)
+    finally:
+        processor.stop()
+        thread.join(60)
+    assert not errors, errors
+    said = capsys.readouterr().out
+    assert ("rejoining the group" if intruder_kind == "consumer" else "restarting the Kafka clients") in said
+    got = []
+    with clients.consumer(bootstrap, f"{group_id}-read", [names.candles]) as consumer:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                if got:
+                    break
+                continue
+            if msg.error() is None:
+                got.append(serde.decode(msg.value(), msg.headers()))
+    keys = [(c.symbol, c.window_start_us) for c in got]
+    assert len(keys) == len(set(keys)), "a candle was emitted twice"
+    assert set(keys) == expected
+    by_key = {(c.symbol, c.window_start_us): c for c in got}
+    for (symbol, start) in expected:
+        window = [t for t in trades if t.symbol == symbol and start <= t.event_ts_us < start + 1_000_000]
+        assert by_key[(symbol, start)].trade_count == len(window)

@@ -73,3 +73,14 @@ def test_env_vars_list_is_complete():
     declared = {getattr(lab_config, n) for n in dir(lab_config) if n.startswith("ENV_") and n != "ENV_VARS"}
     assert declared == set(lab_config.ENV_VARS)
     assert "os.environ" in source  # the one module that reads the environment
+
+
+def test_serializer_is_chosen_per_topic_with_a_default():
+    one = lab_config.load({lab_config.ENV_SERIALIZER: "avro"})
+    assert one.serializer_for("trades") == one.serializer_for("candles") == "avro"
+    mixed = lab_config.load({lab_config.ENV_SERIALIZER: "orderbooks=avro, candles=json, msgpack"})
+    assert mixed.serializer_for("orderbooks") == "avro"
+    assert mixed.serializer_for("candles") == "json"
+    assert mixed.serializer_for("trades") == "msgpack"
+    only_pairs = lab_config.load({lab_config.ENV_SERIALIZER: "orderbooks=avro"})
+    assert only_pairs.serializer_for("trades") == lab_config.DEFAULT_SERIALIZER

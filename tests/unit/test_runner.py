@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.bench.pipeline import (LoadResult, TailReader, is_sustained, lag_slope, next_bisect_rate,
+from kafkalab.bench.pipeline import (LoadResult, TailReader, end_lag, is_sustained, lag_slope, next_bisect_rate,
                                      steady_state)
 from kafkalab.runner import (ComponentProcess, LineCounter, PipelinePlan, PipelineTopics, notebook_parameters)
 from kafkalab.sinks import TRADES_COLUMNS
@@ -69,6 +70,8 @@ def test_lag_slope_and_sustained():
     assert abs(lag_slope(flat)) < 1
     assert 99 < lag_slope(growing) < 101
     assert is_sustained(1000, lag_slope(flat), 0) and not is_sustained(1000, lag_slope(growing), 0)
+    assert not is_sustained(1000, 0, 0, sink_end_lag=5000)  # flat but far behind
+    assert end_lag(np.column_stack([t, t])) == pytest.approx(np.mean(t[t >= t[-1] - 2]))
     assert lag_slope(np.array([(0, 0)])) == 0.0
 
 

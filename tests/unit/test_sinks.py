@@ -184,3 +184,23 @@ def test_exclusive_writer_refuses_a_second_writer_and_frees_the_lock_on_exit(tmp
         assert f"{path} is being written by pid {os.getpid()}" in probe.stderr
     with exclusive_writer(path):  # released
         pass
+
+
+def test_background_sync_reports_tickets_done_and_fsync_errors(tmp_path):
+    from kafkalab.sinks import BackgroundSync
+
+    a, b = CsvAppender(tmp_path / "a.csv", TRADES_COLUMNS), CsvAppender(tmp_path / "b.csv", TRADES_COLUMNS)
+    with BackgroundSync([a, b]) as syncer:
+        a.write([record_row(trade(1), TRADES_COLUMNS, T0, 0, 0)])
+        first = syncer.request()
+        second = syncer.request()
+        assert syncer.wait(second, timeout_s=10) and syncer.done >= second > first
+    assert len(rows(tmp_path / "a.csv")) == 1
+    a._file.close()  # an fsync that fails (here: EBADF) must surface, not be swallowed
+    syncer = BackgroundSync([a])
+    try:
+        with pytest.raises(CsvFileError, match=r"cannot fsync .*a.csv"):
+            syncer.wait(syncer.request(), timeout_s=10)
+    finally:
+        syncer.close()
+        b.close()

@@ -25,9 +25,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import psutil
-from confluent_kafka import KafkaError, KafkaException
 
-from ..clients import admin, ensure_topics
+from ..clients import admin, delete_topics, ensure_topics
 from ..cluster import LocalCluster
 from ..config import LabConfig
 from ..topics import TopicSpec
@@ -41,15 +40,8 @@ def unique_topic_name(prefix: str) -> str:
 
 
 def delete_topics_now(bootstrap_servers: str, names: Sequence[str], timeout_s: float = 30.0) -> None:
-    """Delete topics and wait for the answer (the admin client must outlive the futures)."""
-    client = admin(bootstrap_servers)
-    futures = client.delete_topics(list(names), operation_timeout=timeout_s, request_timeout=timeout_s)
-    for future in futures.values():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise
+    """Delete topics and wait for the answer (kept for bench/pipeline.py; same as clients.delete_topics)."""
+    delete_topics(bootstrap_servers, names, timeout_s)
 
 
 @contextmanager
@@ -65,7 +57,7 @@ def fresh_topic(bootstrap_servers: str, prefix: str, partitions: int = 3, replic
         yield spec.name
     finally:
         try:
-            delete_topics_now(bootstrap_servers, [spec.name])
+            delete_topics(bootstrap_servers, [spec.name])
         except Exception:  # a failed delete must not hide the measurement's own error
             pass
 

@@ -9,15 +9,24 @@ the next load.
 
 Per load:
 - trades latency = written_ts_us - produced_ts_us of every trades.csv row of that load
-  (the sink takes written_ts_us just before its write + fsync of the batch), without
-  the first WARMUP_S seconds (the new generator process connecting),
+  (the sink takes written_ts_us just before it writes the batch to the file; the fsync
+  follows in a background thread and the offsets are committed after it), without the
+  first WARMUP_S seconds (the new generator process connecting),
 - candle latency = written_ts_us - window_end_us of every candles.csv row whose window
   ended during that load after the warm-up (it includes the processor's 500 ms allowed
   lateness and the wait for the next trade of the partition that moves the watermark),
 - consumer lag from Kafka (committed offsets vs last stable offsets), sampled every
   LAG_SAMPLE_S while the generator runs; a load is *sustained* when neither the trades
   sink's nor the processor's lag grows (least-squares slope over the second half of
-  the generation below SLOPE_TOLERANCE of the rate, or below SLOPE_FLOOR records/s).
+  the generation below SLOPE_TOLERANCE of the rate, or below SLOPE_FLOOR records/s) and
+  the trades sink ends the load less than END_LAG_S seconds' worth of records behind.
+  (The processor's lag never reaches 0 while trades flow: it commits the oldest record
+  of a still-open window, about 1.5 s of records.)
+
+The trade generator runs with linger.ms=0 (PRODUCER_LINGER_MS, see below), started as
+its own `python -c` process because its notebook has no producer-settings parameter;
+one extra first load at the lowest rate keeps the application's default linger.ms
+(clients.RELIABLE_PRODUCER) to show what that setting costs.
 
 After the grid (10 Hz .. as fast as the generator goes), BISECT_STEPS more loads
 between the highest sustained and the lowest unsustained one narrow down the highest
@@ -26,22 +35,26 @@ rate the whole pipeline sustains.
 CSV: results/bench/pipeline.csv, one row per load (kind="load") and one summary row
 (kind="max_sustained"), plus the append_rows columns (run_id, run_at, machine, versions).
 Columns:
-  kind, offered_hz (0 = as fast as possible), seconds, warmup_s, achieved_hz (trades acknowledged
-  per second of generation), trades (rows of this load), trades_p50_ms, trades_p95_ms,
-  trades_p99_ms, trades_max_ms, candles, candle_p50_ms, candle_p95_ms, candle_p99_ms,
-  sink_lag_max, sink_lag_slope_per_s, processor_lag_max, processor_lag_slope_per_s,
-  drain_s (from the generator's end until both groups are caught up), sustained,
-  max_sustained_hz (summary row), machine_cpu_percent, load_avg_1m, fsync_p50_ms,
-  fsync_p99_ms (write+fsync of one line in the scratch folder: the cost the sink pays
-  per batch, after written_ts_us), and the settings: serializer, trade_partitions,
-  replication_factor, acks, producer_linger_ms, sink_fetch_wait_max_ms, sink_max_batch,
+  kind, offered_hz (0 = as fast as possible), seconds, warmup_s, achieved_hz (trades
+  acknowledged per second of generation), trades (rows of this load), trades_p50_ms,
+  trades_p95_ms, trades_p99_ms, trades_max_ms, candles, candle_p50_ms, candle_p95_ms,
+  candle_p99_ms, sink_lag_max, sink_lag_end (mean over the last 2 s),
+  sink_lag_slope_per_s, processor_lag_max, processor_lag_slope_per_s, drain_s (from the
+  generator's end until the processor and both sinks are caught up), sustained,
+  max_sustained_hz (summary row), machine_cpu_percent, load_avg_1m (other work on the
+  machine changes every figure here), fsync_p50_ms, fsync_p99_ms (write + fsync of one
+  line in the scratch folder: what making one batch durable costs on this disk), and
+  the settings: producer_linger_ms (of the trade generator in that load), serializer,
+  trade_partitions, replication_factor, acks, sink_fetch_wait_max_ms, sink_max_batch,
   processor_allowed_lateness_ms.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -56,7 +69,7 @@ from .. import clients
 from ..config import LabConfig
 from ..errors import LabError
 from ..runner import (ComponentProcess, LagProbe, Pipeline, PipelineError, PipelineGroups, PipelinePlan,
-                      PipelineTopics, notebook_parameters)
+                      PipelineTopics)
 from ..sinks import CANDLES_COLUMNS, DEFAULT_MAX_BATCH, SINK_CONSUMER, TRADES_COLUMNS
 from ..topics import spec as topic_spec
 from .common import append_rows
@@ -65,9 +78,13 @@ from .harness import LoadProbe, delete_topics_now
 FULL_LOADS = (10, 100, 1000, 5000, 20000, 0)  # 0 = as fast as the generator can go
 QUICK_LOADS = (10, 200)
 FULL_SECONDS, QUICK_SECONDS = 20.0, 6.0
+# Low rates give few samples per second: 20 s at 10 Hz would make p99 the second-largest
+# of ~190 values. Loads up to LONG_LOAD_MAX_HZ run LONG_LOAD_SECONDS in the full grid.
+LONG_LOAD_MAX_HZ, LONG_LOAD_SECONDS = 100, 60.0
 BISECT_STEPS = 2
 LAG_SAMPLE_S = 0.5
-SLOPE_TOLERANCE = 0.02
+SLOPE_TOLERANCE = 0.05  # lag may grow by at most 5% of the rate per second (sampling noise)...
+END_LAG_S = 1.0  # ...and the trades sink ends the load less than 1 s of records behind
 SLOPE_FLOOR = 5.0  # records/s: below this a slope is noise
 DRAIN_TIMEOUT_S = 240.0
 GENERATOR_START_S = 90.0
@@ -77,8 +94,43 @@ WARMUP_S = 1.0
 
 # Low-latency producer settings for the trade generator in this experiment: send at once
 # (linger.ms=0) instead of waiting up to 5 ms to fill a batch. At high rates batches
-# still form by themselves while a request is in flight.
+# still form by themselves while a request is in flight. One extra load at 10 Hz keeps
+# the application's default (clients.RELIABLE_PRODUCER) for comparison.
 PRODUCER_LINGER_MS = 0
+
+# The trade generator's notebook has no producer-settings parameter, so the experiment
+# starts the same component class (generators.TradeGenerator, same run_component loop,
+# same stop file) with `python -c` to set linger.ms. The other components run their
+# notebooks under papermill, as `kafkalab run` does.
+GENERATOR_SCRIPT = """
+import json, sys
+from kafkalab import config
+from kafkalab.component import run_component
+from kafkalab.generators import TradeGenerator
+p = json.loads(sys.argv[1])
+lab = config.load(bootstrap_servers=p["bootstrap_servers"], serializer=p["serializer"])
+generator = TradeGenerator(lab, rate_hz=p["rate_hz"], topic=p["trades_topic"],
+                           producer_overrides={"linger.ms": p["linger_ms"]})
+run_component(generator, interactive=False, max_seconds=p["max_seconds"], stop_file=p["stop_file"])
+"""
+
+
+class GeneratorProcess(ComponentProcess):
+    """The trade generator component in its own process, with producer settings we choose."""
+
+    def __init__(self, spec, config: LabConfig, linger_ms: int):
+        super().__init__(spec, config)
+        self.linger_ms = linger_ms
+
+    def check(self) -> None:
+        pass  # no notebook involved
+
+    def command(self) -> list[str]:
+        p = self.spec.parameters
+        params = {"bootstrap_servers": p["bootstrap_servers"], "serializer": p["serializer"],
+                  "rate_hz": p["rate_hz"], "trades_topic": p["trades_topic"], "max_seconds": p["max_seconds"],
+                  "linger_ms": self.linger_ms, "stop_file": str(self.stop_file)}
+        return [sys.executable, "-c", GENERATOR_SCRIPT, json.dumps(params)]
 
 
 @dataclass
@@ -92,6 +144,7 @@ class LoadResult:
     processor_lag: np.ndarray
     drain_s: float
     cpu: dict
+    producer_linger_ms: int = PRODUCER_LINGER_MS
 
 
 def _percentiles(values_us: pd.Series, prefix: str) -> dict:
@@ -111,9 +164,16 @@ def lag_slope(samples: np.ndarray) -> float:
     return float(np.polyfit(half[:, 0], half[:, 1], 1)[0])
 
 
-def is_sustained(result_rate: float, sink_slope: float, processor_slope: float) -> bool:
-    limit = max(SLOPE_FLOOR, SLOPE_TOLERANCE * result_rate)
-    return sink_slope <= limit and processor_slope <= limit
+def end_lag(samples: np.ndarray, last_s: float = 2.0) -> float:
+    """Mean lag over the last `last_s` seconds of the samples."""
+    tail = samples[samples[:, 0] >= samples[-1, 0] - last_s]
+    return float(tail[:, 1].mean())
+
+
+def is_sustained(rate: float, sink_slope: float, processor_slope: float, sink_end_lag: float = 0.0) -> bool:
+    """Lag not growing: small slopes (least squares, second half) and a sink less than END_LAG_S behind."""
+    limit = max(SLOPE_FLOOR, SLOPE_TOLERANCE * rate)
+    return sink_slope <= limit and processor_slope <= limit and sink_end_lag <= max(SLOPE_FLOOR, END_LAG_S * rate)
 
 
 def fsync_cost(folder: Path, n: int = 200) -> dict:
@@ -178,14 +238,8 @@ class PipelineBench:
         self.groups = PipelineGroups(f"bench-pipe-{tag}-processor", f"bench-pipe-{tag}-sink-trades",
                                      f"bench-pipe-{tag}-sink-candles")
         self.seconds = seconds
-        trade_extra = {}
-        notebook = config.project_root / "notebooks" / "generator_trades.ipynb"
-        self.producer_linger_ms = clients.RELIABLE_PRODUCER["linger.ms"]
-        if "linger_ms" in notebook_parameters(notebook):
-            trade_extra["linger_ms"] = self.producer_linger_ms = PRODUCER_LINGER_MS
         self.plan = PipelinePlan(seconds=seconds, topics=self.topics, groups=self.groups, extra={
             "generator_orderbook": {"max_seconds": 0},  # runs for the whole experiment
-            "generator_trades": trade_extra,
         })
         self.pipeline = Pipeline(self.config, self.plan, echo=tqdm.write)
         self.lag = LagProbe(self.config.bootstrap_servers)
@@ -197,7 +251,11 @@ class PipelineBench:
     def start(self) -> None:
         clients.ensure_topics(self.config.bootstrap_servers, self.topics.specs())
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.pipeline.start(["processor_market", "sink_trades_csv", "sink_candles_csv", "generator_orderbook"])
+        self.pipeline.start(["processor_market", "sink_trades_csv", "sink_candles_csv"])
+        if not self.pipeline.wait_until_consuming(GENERATOR_START_S):
+            raise PipelineError(f"the processor and sinks did not join their groups within {GENERATOR_START_S:g} s; "
+                                f"see the logs in {self.config.runs_dir}")
+        self.pipeline.start(["generator_orderbook"])
 
     def close(self, keep_scratch: bool) -> None:
         try:
@@ -211,27 +269,29 @@ class PipelineBench:
                 shutil.rmtree(self.scratch, ignore_errors=True)
 
     # -- one load ---------------------------------------------------------------------------
-    def _generator(self, rate_hz: float) -> ComponentProcess:
+    def _generator(self, rate_hz: float, linger_ms: int, seconds: float) -> ComponentProcess:
         base = next(s for s in self.plan.components(self.config) if s.name == "generator_trades")
         self.generator_runs += 1
         spec = replace(base, name="generator_trades",
                        parameters={**base.parameters, "rate_hz": rate_hz if rate_hz else "max",
-                                   "max_seconds": self.seconds})
-        proc = ComponentProcess(spec, self.config)
+                                   "max_seconds": seconds})
+        proc = GeneratorProcess(spec, self.config, linger_ms)
         proc.executed = self.config.runs_dir / f"generator_trades-{self.generator_runs}.ipynb"
         proc.log_path = self.config.runs_dir / f"generator_trades-{self.generator_runs}.log"
         return proc
 
-    def measure(self, rate_hz: float, bar: tqdm) -> LoadResult:
+    def measure(self, rate_hz: float, bar: tqdm, linger_ms: int = PRODUCER_LINGER_MS,
+                seconds: float | None = None) -> LoadResult:
+        seconds = seconds or self.seconds
         self.trades.skip_to_end()
         self.candles.skip_to_end()
         t = self.topics
         before = sum(self.lag.end_offsets([t.trades]).values())
-        generator = self._generator(rate_hz)
+        generator = self._generator(rate_hz, linger_ms, seconds)
         generator.start()
         sink_lag, processor_lag = [], []
         first_record_at = None
-        deadline = time.monotonic() + self.seconds + GENERATOR_START_S
+        deadline = time.monotonic() + seconds + GENERATOR_START_S
         with LoadProbe() as probe:
             while generator.running:
                 self._check()
@@ -255,9 +315,9 @@ class PipelineBench:
         produced = sum(self.lag.end_offsets([t.trades]).values()) - before
         active_s = max(1e-6, ended - (first_record_at or ended))
         drain_s = self._drain(bar)
-        return LoadResult(rate_hz, self.seconds, produced / min(active_s, self.seconds) if produced else 0.0,
+        return LoadResult(rate_hz, seconds, produced / min(active_s, seconds) if produced else 0.0,
                           self.trades.read_new(), self.candles.read_new(), np.array(sink_lag or [(0, 0)], float),
-                          np.array(processor_lag or [(0, 0)], float), drain_s, probe.columns())
+                          np.array(processor_lag or [(0, 0)], float), drain_s, probe.columns(), linger_ms)
 
     def _drain(self, bar: tqdm) -> float:
         """Seconds until the trades are fully processed and written (the book feed keeps going)."""
@@ -311,19 +371,20 @@ def row_for(result: LoadResult, settings: dict, fsync: dict) -> dict:
         "trades_max_ms": round(float((trades.written_ts_us - trades.produced_ts_us).max()) / 1000, 3) if len(trades) else None,
         "candles": len(candles),
         **_percentiles(candles.written_ts_us - candles.window_end_us, "candle"),
-        "sink_lag_max": int(result.sink_lag[:, 1].max()), "sink_lag_slope_per_s": round(sink_slope, 1),
+        "sink_lag_max": int(result.sink_lag[:, 1].max()), "sink_lag_end": round(end_lag(result.sink_lag), 1),
+        "sink_lag_slope_per_s": round(sink_slope, 1),
         "processor_lag_max": int(result.processor_lag[:, 1].max()),
         "processor_lag_slope_per_s": round(processor_slope, 1), "drain_s": result.drain_s,
-        "sustained": is_sustained(result.achieved_hz, sink_slope, processor_slope),
-        **result.cpu, **fsync, **settings,
+        "sustained": is_sustained(result.achieved_hz, sink_slope, processor_slope, end_lag(result.sink_lag)),
+        **result.cpu, **fsync, **settings, "producer_linger_ms": result.producer_linger_ms,
     }
 
 
-def settings_for(config: LabConfig, bench: "PipelineBench") -> dict:
+def settings_for(config: LabConfig) -> dict:
     trades = topic_spec("trades")
     return {"serializer": config.serializer, "trade_partitions": trades.partitions,
             "replication_factor": trades.replication_factor, "acks": clients.RELIABLE_PRODUCER["acks"],
-            "producer_linger_ms": bench.producer_linger_ms, "sink_fetch_wait_max_ms": SINK_CONSUMER["fetch.wait.max.ms"],
+            "sink_fetch_wait_max_ms": SINK_CONSUMER["fetch.wait.max.ms"],
             "sink_max_batch": DEFAULT_MAX_BATCH, "processor_allowed_lateness_ms": 500}
 
 
@@ -346,14 +407,17 @@ def run(config: LabConfig, quick: bool = False) -> None:
     bench = PipelineBench(config, seconds)
     rows: list[dict] = []
     failed = True
-    settings = settings_for(config, bench)
+    settings = settings_for(config)
     try:
         fsync = fsync_cost(bench.scratch)
         bench.start()
-        steps = len(loads) + (0 if quick else BISECT_STEPS)
+        steps = 1 + len(loads) + (0 if quick else BISECT_STEPS)
         with tqdm(total=steps, desc="pipeline bench", unit="load") as bar:
-            for rate in loads:
-                rows.append(row_for(bench.measure(rate, bar), settings, fsync))
+            default_linger = clients.RELIABLE_PRODUCER["linger.ms"]
+            for rate, linger in [(loads[0], default_linger), *((r, PRODUCER_LINGER_MS) for r in loads)]:
+                long = not quick and 0 < rate <= LONG_LOAD_MAX_HZ
+                rows.append(row_for(bench.measure(rate, bar, linger, LONG_LOAD_SECONDS if long else None),
+                                    settings, fsync))
                 bar.update(1)
                 tqdm.write(_summary(rows[-1]))
             for _ in range(0 if quick else BISECT_STEPS):
@@ -377,6 +441,6 @@ def run(config: LabConfig, quick: bool = False) -> None:
 
 
 def _summary(row: dict) -> str:
-    return (f"{_rate_label(row['offered_hz'])}: achieved {row['achieved_hz']:,.0f}/s, trades p50 "
+    return (f"{_rate_label(row['offered_hz'])} (linger.ms={row['producer_linger_ms']}): achieved {row['achieved_hz']:,.0f}/s, trades p50 "
             f"{row['trades_p50_ms']} ms p99 {row['trades_p99_ms']} ms, candle p50 {row['candle_p50_ms']} ms, "
             f"sink lag slope {row['sink_lag_slope_per_s']}/s, sustained={row['sustained']}, drain {row['drain_s']} s")

@@ -6,12 +6,13 @@ Every cell of the grid record size (100 B, 1 KiB, 10 KiB) x acks (1, all) x batc
 other in the same run, confluent-kafka, kafka-python and Java's ProducerPerformance (the
 reference) send the same random upper-case payload with the same settings, without keys,
 as fast as they can. Idempotence is on with acks=all and off with acks=1 for all three
-(Java's own rule). Interleaving the clients cell by cell keeps the ratios meaningful while
+(Java's own rule), and confluent-kafka buffers at most 32 MiB like Java's buffer.memory. Interleaving the clients cell by cell keeps the ratios meaningful while
 other work loads the 2 cores.
 
-An extra "defaults" cell at 100 B runs each client with no settings at all (and kafka-python
-once more without its C CRC-32C extension, as `pip install kafka-python` gives it): the
-factor between that and kafka-python's best cell is what tuning buys.
+An extra "defaults" cell at 100 B runs each client with no settings at all, each Python
+client right after that once more TUNED (acks=all, batching on, lz4), and kafka-python once
+more without its C CRC-32C extension (as `pip install kafka-python` gives it): tuned vs
+defaults, measured seconds apart, is what tuning buys.
 
 Bounded in time, not in records, so the grid fits in minutes on 2 cores: each Python client
 warms up for WARMUP_SECONDS (not measured: connections, metadata, producer id), then sends
@@ -27,7 +28,8 @@ Columns of results/bench/producer.csv (plus run_id, run_at and the machine/versi
 of bench.common.append_rows):
     cell            id of the grid cell ("100B-acks_all-batch_on-none", or "100B-defaults")
     client          java | confluent-kafka | kafka-python
-    variant         grid | defaults | defaults-pure-crc (kafka-python without the crc32c package)
+    variant         grid | defaults | tuned (in the defaults cell: acks=all, batching on, lz4) |
+                    defaults-pure-crc (kafka-python without the crc32c package)
     record_bytes    value size in bytes
     acks            1 | all (for "defaults": the client's default)
     batching        off | on | default
@@ -40,6 +42,7 @@ of bench.common.append_rows):
     records_per_s, mb_per_s   throughput (MiB/s of values, as Kafka's tools count)
     latency_p50_ms, latency_p95_ms, latency_p99_ms   send -> acknowledgement
     ratio_to_java   records_per_s / the Java row's records_per_s of the same cell (java: 1.0)
+    note            why a row has no figures (e.g. Java stopped after JAVA_TIMEOUT_S)
     machine_cpu_percent, load_avg_1m   how busy the machine was during the measurement
     quick           True for a --quick run (tiny samples)
 """
@@ -59,7 +62,7 @@ from ..config import LabConfig
 from .common import append_rows
 from .harness import (LoadProbe, fresh_topic, latency_percentiles, mb_per_s, payload, records_per_s,
                       wait_for_ready)
-from .javatools import producer_perf
+from .javatools import JavaToolError, producer_perf
 
 EXPERIMENT = "producer"
 SIZES = (100, 1024, 10240)
@@ -72,8 +75,11 @@ BATCHING = {"off": (0, 16384), "on": (20, 1_000_000)}
 SECONDS = 3.0
 WARMUP_SECONDS = 0.5
 MAX_RECORDS = {100: 3_000_000, 1024: 600_000, 10240: 60_000}
-JAVA_MIN_RECORDS = {100: 50_000, 1024: 10_000, 10240: 2_000}
+JAVA_MIN_RECORDS = {100: 20_000, 1024: 5_000, 10240: 500}
+# Java gets this long (JVM start included) before it is stopped; its row then has no rate.
+JAVA_TIMEOUT_S = 45.0
 QUICK_RECORDS = 5_000
+JAVA_BUFFER_MEMORY_KIB = 32 * 1024  # Java's buffer.memory default, 32 MiB
 PYTHON_CLIENTS = ("confluent-kafka", "kafka-python")
 
 
@@ -118,7 +124,10 @@ class Cell:
     def confluent_config(self) -> dict[str, object]:
         if self.is_defaults:
             return {}
-        return {**self.java_props(), "enable.idempotence": self.idempotence}
+        # The same 32 MiB of buffered records as Java's buffer.memory default (librdkafka would
+        # queue up to 1 GiB, and its flush would then take minutes in the slow cells).
+        return {**self.java_props(), "enable.idempotence": self.idempotence,
+                "queue.buffering.max.kbytes": JAVA_BUFFER_MEMORY_KIB}
 
     def kafka_python_config(self) -> dict[str, object]:
         if self.is_defaults:
@@ -294,10 +303,19 @@ def produce_kafka_python(bootstrap: str, topic: str, value: bytes, count: int, m
     return Measurement(len(latencies), sent - len(latencies), seconds, latencies)  # unacked count as errors
 
 
-def produce_java(config: LabConfig, topic: str, cell: Cell, count: int, warmup: int) -> dict[str, object]:
-    """ProducerPerformance sends warmup + count records; its steady-state line covers `count`."""
-    result = producer_perf(config.cluster, config.bootstrap_servers, topic, warmup + count, cell.record_bytes,
-                           cell.java_props(), warmup_records=warmup)
+def produce_java(config: LabConfig, topic: str, cell: Cell, count: int, warmup: int,
+                 timeout_s: float = 300.0) -> dict[str, object]:
+    """ProducerPerformance sends warmup + count records; its steady-state line covers `count`.
+
+    A run that does not finish within `timeout_s` is stopped and recorded without a rate
+    (note says why): the tool prints its figures only at the end.
+    """
+    try:
+        result = producer_perf(config.cluster, config.bootstrap_servers, topic, warmup + count, cell.record_bytes,
+                               cell.java_props(), warmup_records=warmup, timeout_s=timeout_s)
+    except JavaToolError as exc:
+        return {"records": 0, "errors": count, "seconds": None, "records_per_s": None, "mb_per_s": None,
+                "note": str(exc)[:200]}
     return {"records": result.records, "errors": count - result.records,
             "seconds": round(result.records / result.records_per_s, 3) if result.records_per_s else None,
             "records_per_s": result.records_per_s, "mb_per_s": result.mb_per_s,
@@ -305,11 +323,21 @@ def produce_java(config: LabConfig, topic: str, cell: Cell, count: int, warmup: 
             "latency_p99_ms": result.latency_p99_ms}
 
 
+# In the defaults cell each Python client also runs TUNED, right after its defaults, so the
+# tuning factor compares two runs made a few seconds apart (the machine's load drifts).
+TUNED = Cell(100, "all", "on", "lz4")
+
+
 def _python_runs(cell: Cell) -> list[tuple[str, str]]:
-    runs = [("confluent-kafka", "grid"), ("kafka-python", "grid")]
     if cell.is_defaults:
-        runs = [("confluent-kafka", "defaults"), ("kafka-python", "defaults"), ("kafka-python", "defaults-pure-crc")]
-    return runs
+        return [("confluent-kafka", "defaults"), ("confluent-kafka", "tuned"), ("kafka-python", "defaults"),
+                ("kafka-python", "tuned"), ("kafka-python", "defaults-pure-crc")]
+    return [("confluent-kafka", "grid"), ("kafka-python", "grid")]
+
+
+def _settings_for(cell: Cell, variant: str) -> Cell:
+    """The settings a run really used: TUNED for the tuned variant, else the cell's."""
+    return Cell(cell.record_bytes, TUNED.acks, TUNED.batching, TUNED.compression) if variant == "tuned" else cell
 
 
 def run_cell(config: LabConfig, cell: Cell, budget: Budget, progress,
@@ -327,20 +355,22 @@ def run_cell(config: LabConfig, cell: Cell, budget: Budget, progress,
         wait_for_ready(config.bootstrap_servers, topic)
         for client, variant in _python_runs(cell):
             progress.set_postfix_str(f"{cell.name} {client} {variant}")
+            used = _settings_for(cell, variant)
             with LoadProbe() as probe:
-                m = _produce_python(config.bootstrap_servers, topic, value, cell, client, variant, budget)
-            rows.append({**base, "client": client, "variant": variant, **m.columns(cell.record_bytes),
-                         **probe.columns()})
+                m = _produce_python(config.bootstrap_servers, topic, value, used, client, variant, budget)
+            rows.append({**base, **used.settings(), "client": client, "variant": variant,
+                         **m.columns(cell.record_bytes), **probe.columns()})
             progress.update(1)
         count = budget.java_records(pacer.expected_rate(cell, max(r["records_per_s"] for r in rows)))
         progress.set_postfix_str(f"{cell.name} java ({count} records)")
         with LoadProbe() as probe:
-            java = produce_java(config, topic, cell, count, warmup=max(count // 5, 1))
+            java = produce_java(config, topic, cell, count, warmup=max(count // 5, 1), timeout_s=JAVA_TIMEOUT_S)
         rows.insert(0, {**base, "client": "java", "variant": "defaults" if cell.is_defaults else "grid",
                         **java, **probe.columns()})
         progress.update(1)
     java_rate = java["records_per_s"]
-    pacer.note(cell, java_rate)
+    # A timed-out Java run managed at most this rate: the next cell asks for fewer records.
+    pacer.note(cell, java_rate or count / JAVA_TIMEOUT_S)
     for row in rows:
         row["ratio_to_java"] = round(row["records_per_s"] / java_rate, 4) if java_rate else None
     return rows

@@ -97,7 +97,7 @@ def throughput_rows(config: LabConfig, bootstrap: str, quick: bool, progress) ->
                 progress.set_postfix_str(f"RF {rf} acks {acks} java")
                 count = budget.java_records(rows[-1]["records_per_s"])
                 with LoadProbe() as probe:
-                    java = produce_java(java_config, topic, cell, count, warmup=max(count // 5, 1))
+                    java = produce_java(java_config, topic, cell, count, warmup=max(count // 5, 1), timeout_s=90)
                 rows.append({**base, "client": "java", **java, **probe.columns()})
         progress.update(1)
     _add_ratios(rows)
@@ -109,8 +109,9 @@ def _add_ratios(rows: list[dict[str, object]]) -> None:
     for r in rows:
         java = by_key.get(("java", r["replication_factor"], r["acks"]))
         rf1 = by_key.get((r["client"], 1, r["acks"]))
-        r["ratio_to_java"] = round(r["records_per_s"] / java, 4) if java else None
-        r["rf3_vs_rf1"] = round(r["records_per_s"] / rf1, 4) if rf1 else None
+        mine = r["records_per_s"]
+        r["ratio_to_java"] = round(mine / java, 4) if java and mine else None
+        r["rf3_vs_rf1"] = round(mine / rf1, 4) if rf1 and mine else None
 
 
 # ---- 2. failure timeline ---------------------------------------------------------------------
