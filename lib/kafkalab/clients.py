@@ -104,19 +104,31 @@ def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec] = TOPICS, t
     missing = [s for s in specs if s.name not in existing]
     if not missing:
         return []
-    futures = client.create_topics(
-        [NewTopic(s.name, s.partitions, s.replication_factor, config=s.all_configs()) for s in missing],
-        operation_timeout=timeout_s,
-        request_timeout=timeout_s,
-    )
-    created = []
-    for name, future in futures.items():
-        try:
-            future.result()
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise LabError(f"could not create topic {name!r}: {_reason(exc)}") from None
+    created: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    todo = missing
+    while todo:
+        futures = client.create_topics(
+            [NewTopic(s.name, s.partitions, s.replication_factor, config=s.all_configs()) for s in todo],
+            operation_timeout=timeout_s,
+            request_timeout=timeout_s,
+        )
+        retry, by_name = [], {spec.name: spec for spec in todo}
+        for name, future in futures.items():
+            try:
+                future.result()
+                created.append(name)
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                # Right after start-up a broker can be registered but still fenced: RF 3 is
+                # refused for a moment ("only 2 broker(s) are registered"). Try again shortly.
+                if code == KafkaError.INVALID_REPLICATION_FACTOR and time.monotonic() < deadline:
+                    retry.append(by_name[name])
+                elif code != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise LabError(f"could not create topic {name!r}: {_reason(exc)}") from None
+        todo = retry
+        if todo:
+            time.sleep(1.0)
     _wait_for_leaders(client, [s.name for s in missing], timeout_s)
     return created
 

@@ -599,7 +599,8 @@ def _preflight(config: LabConfig) -> None:
     from . import serde
     from .sinks import require_writable_dir
 
-    serde.check_format(config.serializer)
+    for spec in topics.TOPICS:  # the serializer may be chosen per topic
+        serde.check_format(config.serializer_for(spec.name))
     require_writable_dir(config.data_dir)
     require_writable_dir(config.runs_dir)
 

@@ -22,5 +22,6 @@ def test_quick_pipeline_bench_appends_rows(bootstrap, tmp_path):
     assert (loads.trades > 0).all() and (loads.trades_p50_ms > 0).all()
     assert (loads.trades_p50_ms <= loads.trades_p99_ms).all()
     assert (loads.achieved_hz > 0).all() and loads.machine_cores.notna().all()
+    assert (loads.trades_not_in_csv == 0).all()
     summary = table[table.kind == "max_sustained"]
     assert len(summary) == 1 and summary.max_sustained_hz.iloc[0] >= 0

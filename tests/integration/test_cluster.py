@@ -48,16 +48,24 @@ def consume_all(bootstrap: str, topic: str, group: str, expected: int, timeout_s
     return seen
 
 
-def wait_until_fenced(bootstrap: str, node_id: int, timeout_s: float) -> bool:
+def _wait_for_view(bootstrap: str, accept, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if node_id not in describe_cluster(bootstrap, timeout_s=5).broker_ids:
+            if accept(describe_cluster(bootstrap, timeout_s=5).broker_ids):
                 return True
         except KafkaUnavailable:  # metadata may still name the dead node as controller
             pass
         time.sleep(0.5)
     return False
+
+
+def wait_until_fenced(bootstrap: str, node_id: int, timeout_s: float) -> bool:
+    return _wait_for_view(bootstrap, lambda ids: node_id not in ids, timeout_s)
+
+
+def wait_for_brokers(bootstrap: str, expected: tuple[int, ...], timeout_s: float) -> bool:
+    return _wait_for_view(bootstrap, lambda ids: ids == expected, timeout_s)
 
 
 def test_three_brokers_and_a_controller(bootstrap):
@@ -139,12 +147,14 @@ def test_losing_a_broker_mid_run_loses_no_acknowledged_record(kafka_cluster, new
     assert len(values) == len(set(values)), "duplicates despite the idempotent producer"
     assert {v for _, v, _, _ in acked.records} <= set(values), "an acknowledged record was lost"
 
-    assert describe_cluster(bootstrap).broker_ids == (1, 2, 3)
+    # the broker rejoins (registered and unfenced) and its replicas catch up again
+    assert wait_for_brokers(bootstrap, (1, 2, 3), timeout_s=90)
     wait_for_full_isr(bootstrap, [topic, "trades"], timeout_s=90)
 
 
 def test_cli_status_shows_three_brokers_and_partitions(kafka_cluster):
     manager = kafka_cluster.require_manager()
+    assert wait_for_brokers(kafka_cluster.bootstrap_servers, (1, 2, 3), timeout_s=90)
     env = {
         **os.environ,
         lab_config.ENV_BASE_PORT: str(manager.config.base_port),

@@ -10,7 +10,7 @@ import pytest
 
 from kafkalab import config as lab_config
 from kafkalab.bench.pipeline import (LoadResult, TailReader, end_lag, is_sustained, lag_slope, next_bisect_rate,
-                                     steady_state)
+                                     production_rate, steady_state)
 from kafkalab.runner import (ComponentProcess, LineCounter, PipelinePlan, PipelineTopics, notebook_parameters)
 from kafkalab.sinks import TRADES_COLUMNS
 from kafkalab.topics import TOPICS
@@ -108,3 +108,10 @@ def test_tail_reader_reads_only_new_whole_rows(tmp_path):
     with path.open("a") as f:
         f.write(",2.0,buy,1,2,3,0,2\n")
     assert list(reader.read_new().trade_id) == [3]  # the line that was being written when we skipped
+
+
+def test_production_rate_uses_the_generators_clock():
+    t0 = 1_700_000_000_000_000
+    trades = pd.DataFrame({"produced_ts_us": [t0 + i * 100_000 for i in range(11)]})  # 11 trades over 1 s
+    assert production_rate(trades) == pytest.approx(10.0)
+    assert production_rate(trades.iloc[:1]) == 0.0

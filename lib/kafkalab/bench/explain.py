@@ -394,7 +394,7 @@ def explain_deepdive_keys(frame: pd.DataFrame) -> str:
     lines = ["**Keys and partitions, read from the table** (imbalance = busiest partition's share × partitions; "
              "1.0 is even)."]
     for (scenario, partitioner), e in f.items():
-        order = ("per-symbol order kept" if e["max_partitions_per_symbol"] <= 1
+        order = ("each symbol's records in one partition (per-symbol order kept)" if e["max_partitions_per_symbol"] <= 1
                  else f"a symbol's records spread over up to {int(e['max_partitions_per_symbol'])} partitions: "
                       f"no per-symbol order")
         lines.append(f"- {scenario} ({partitioner}): imbalance {_n(e['imbalance'])}, {e['empty_partitions']} of "
@@ -450,16 +450,21 @@ def explain_deepdive_compaction(frame: pd.DataFrame) -> str:
     if rows.empty or "phase" not in rows.columns:
         return ""
     phase = {p: r for p, r in zip(rows["phase"], rows.to_dict("records"))}
-    before, after = phase.get("before-cleaning"), phase.get("after-cleaning")
-    if not before or not after:
+    written, before, after = phase.get("written"), phase.get("before-cleaning"), phase.get("after-cleaning")
+    if not written or not after:
         return ""
     ok = str(after.get("latest_value_ok")).lower() == "true"
-    return (f"**Compaction, read from the table.** The compacted topic held {_n(before['records'])} records for "
-            f"{_n(before['distinct_keys'])} keys; {_n(after['seconds'])} s later the log cleaner had reduced it to "
-            f"{_n(after['records'])} ({_n(before['records'] / max(after['records'], 1))}× fewer), "
-            f"{_n(after['tombstones'])} of them tombstones, and the latest value of every key "
-            f"{'survived' if ok else 'did NOT survive'}. Use: a 'latest quote per symbol' topic a new consumer "
-            f"reads in full to get the current state, without the history.")
+    early = ""
+    if before and before["records"] < written["records"]:
+        early = (f" A read right after writing already found only {_n(before['records'])}: the cleaner had "
+                 f"started on the closed segments while we wrote.")
+    return (f"**Compaction, read from the table.** We wrote {_n(written['records'])} records for "
+            f"{_n(written['distinct_keys'])} keys ({_n(written['tombstones'])} of them tombstones).{early} "
+            f"{_n(after['seconds'])} s later the log held {_n(after['records'])} "
+            f"({_n(written['records'] / max(after['records'], 1))}× fewer than written), {_n(after['tombstones'])} "
+            f"of them tombstones, and the latest value of every key {'survived' if ok else 'did NOT survive'}. "
+            f"Use: a 'latest quote per symbol' topic that a new consumer reads in full to get the current state, "
+            f"without the history.")
 
 
 def explain_deepdive_retention_settings(frame: pd.DataFrame) -> str:

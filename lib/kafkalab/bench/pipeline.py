@@ -35,8 +35,10 @@ rate the whole pipeline sustains.
 CSV: results/bench/pipeline.csv, one row per load (kind="load") and one summary row
 (kind="max_sustained"), plus the append_rows columns (run_id, run_at, machine, versions).
 Columns:
-  kind, offered_hz (0 = as fast as possible), seconds, warmup_s, achieved_hz (trades
-  acknowledged per second of generation), trades (rows of this load), trades_p50_ms,
+  kind, offered_hz (0 = as fast as possible), seconds, warmup_s, achieved_hz (trades.csv
+  rows of the load over the span of their produced_ts_us), trades (rows after the
+  warm-up), trades_not_in_csv (records the topic received during the load minus the
+  rows written for it: 0 when nothing was lost or doubled), trades_p50_ms,
   trades_p95_ms, trades_p99_ms, trades_max_ms, candles, candle_p50_ms, candle_p95_ms,
   candle_p99_ms, sink_lag_max, sink_lag_end (mean over the last 2 s),
   sink_lag_slope_per_s, processor_lag_max, processor_lag_slope_per_s, drain_s (from the
@@ -145,6 +147,15 @@ class LoadResult:
     drain_s: float
     cpu: dict
     producer_linger_ms: int = PRODUCER_LINGER_MS
+    produced: int = 0  # records the trades topic grew by during the load (Kafka's count)
+
+
+def production_rate(trades: pd.DataFrame) -> float:
+    """Trades per second by the generator's own clock: rows over the span of produced_ts_us."""
+    if len(trades) < 2:
+        return 0.0
+    span_s = (trades.produced_ts_us.max() - trades.produced_ts_us.min()) / 1e6
+    return (len(trades) - 1) / span_s if span_s > 0 else 0.0
 
 
 def _percentiles(values_us: pd.Series, prefix: str) -> dict:
@@ -309,15 +320,14 @@ class PipelineBench:
                     bar.set_postfix_str(f"{_rate_label(rate_hz)}: {produced:,} trades, lag sink {sink:,} "
                                         f"processor {proc:,}")
                 time.sleep(LAG_SAMPLE_S)
-        ended = time.monotonic()
         if generator.returncode != 0:
             raise PipelineError(generator.failure())
         produced = sum(self.lag.end_offsets([t.trades]).values()) - before
-        active_s = max(1e-6, ended - (first_record_at or ended))
         drain_s = self._drain(bar)
-        return LoadResult(rate_hz, seconds, produced / min(active_s, seconds) if produced else 0.0,
-                          self.trades.read_new(), self.candles.read_new(), np.array(sink_lag or [(0, 0)], float),
-                          np.array(processor_lag or [(0, 0)], float), drain_s, probe.columns(), linger_ms)
+        trades = self.trades.read_new()
+        return LoadResult(rate_hz, seconds, production_rate(trades), trades, self.candles.read_new(),
+                          np.array(sink_lag or [(0, 0)], float), np.array(processor_lag or [(0, 0)], float),
+                          drain_s, probe.columns(), linger_ms, produced)
 
     def _drain(self, bar: tqdm) -> float:
         """Seconds until the trades are fully processed and written (the book feed keeps going)."""
@@ -367,6 +377,8 @@ def row_for(result: LoadResult, settings: dict, fsync: dict) -> dict:
     return {
         "kind": "load", "offered_hz": result.offered_hz, "seconds": result.seconds, "warmup_s": WARMUP_S,
         "achieved_hz": round(result.achieved_hz, 1), "trades": len(trades),
+        # every record the topic received this load must be in trades.csv once: 0 expected
+        "trades_not_in_csv": result.produced - len(result.trades),
         **_percentiles(trades.written_ts_us - trades.produced_ts_us, "trades"),
         "trades_max_ms": round(float((trades.written_ts_us - trades.produced_ts_us).max()) / 1000, 3) if len(trades) else None,
         "candles": len(candles),
