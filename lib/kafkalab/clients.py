@@ -269,3 +269,29 @@ def not_enough_replicas(bootstrap_servers: str, topic: str, timeout_s: float = 3
     return (f"NOT_ENOUGH_REPLICAS: {len(short)} of {len(parts)} partitions of {topic} have fewer in-sync replicas "
             f"than min.insync.replicas={min_isr} (partition {example.partition}: ISR {list(example.isr)} of replicas "
             f"{list(example.replicas)}); acks=all writes wait until a broker returns")
+
+
+def read_messages(bootstrap_servers: str, group_id: str, topics: Iterable[str], expected: int,
+                  timeout_s: float = 60.0, linger_s: float = 0.0) -> list:
+    """Up to `expected` records from the start of `topics`, bounded in time.
+
+    With `linger_s`, keep reading that long after `expected` arrived, so a caller can
+    check that nothing beyond it was there. Consumer errors other than end-of-partition
+    raise; the caller compares what it got with what it expected.
+    """
+    got = []
+    deadline = time.monotonic() + timeout_s
+    with consumer(bootstrap_servers, group_id, topics) as client:
+        while len(got) < expected and time.monotonic() < deadline:
+            got += _good(client.consume(1000, timeout=0.5))
+        linger_until = time.monotonic() + linger_s
+        while time.monotonic() < linger_until:
+            got += _good(client.consume(1000, timeout=0.2))
+    return got
+
+
+def _good(messages: list) -> list:
+    for msg in messages:
+        if msg.error() and msg.error().code() != KafkaError._PARTITION_EOF:
+            raise LabError(f"consuming failed: {msg.error().str()}")
+    return [m for m in messages if not m.error()]

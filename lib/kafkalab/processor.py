@@ -202,8 +202,9 @@ class MarketProcessor(Component):
         now = now_us()
         for msg in messages:
             self._handle(msg, now)
+        idle_topics = self._idle_topics(now)
         for (topic, partition), part in self.partitions.items():
-            part.close_idle(now, self._caught_up(topic, partition, part))
+            part.close_idle(now, topic in idle_topics and self._caught_up(topic, partition, part))
         ready = [(tp, w) for tp, part in self.partitions.items() for w in part.take_ready()]
         if ready:
             self._begin()
@@ -255,6 +256,18 @@ class MarketProcessor(Component):
             self._dead_letter(msg, f"late: event time {record.event_ts_us} us is in window "
                                    f"[{start}, {start + self.spec.size_us}) of {record.symbol}, closed at "
                                    f"watermark {part.closed_through_us} us")
+
+    def _idle_topics(self, now_us: int) -> set[str]:
+        """Input topics none of whose assigned partitions received a record for idle_timeout.
+
+        The idle rule closes windows by wall-clock time only when the whole input has
+        stopped (the generators ended). A single quiet partition while its neighbours
+        still flow is rather a partition whose leader is failing over: its producer is
+        retrying, and closing its windows early would turn those records into "late".
+        """
+        busy = {topic for (topic, _), part in self.partitions.items()
+                if part.last_arrival_us is not None and now_us - part.last_arrival_us < self.spec.idle_timeout_us}
+        return {topic for topic, _ in self.partitions} - busy
 
     def _caught_up(self, topic: str, partition: int, part: PartitionWindows) -> bool:
         """Nothing left to read in the partition, as far as the last fetch told (no request)."""

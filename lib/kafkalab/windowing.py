@@ -15,7 +15,9 @@ A window closes - its result is emitted, once - when the watermark reaches its e
 (watermark >= window end). The idle rule lets the last windows close when input stops:
 after `idle_timeout` without any record in the partition, the watermark moves on with
 processing time - but only while the consumer is at the partition's end (a consumer
-that is merely behind, or replaying after a restart, is not idle). `closed_through_us`
+that is merely behind, or replaying after a restart, is not idle), and the processor
+applies it only when every partition of that input topic is idle, so one partition
+stalled by a leader failover keeps its windows open for the retried records. `closed_through_us`
 (the largest watermark used to close windows) only grows.
 
 Late-record rule

@@ -32,7 +32,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
@@ -44,7 +44,7 @@ from kafkalab import config as lab_config
 from kafkalab.component import Bounds, run_loop
 from kafkalab.deadletters import H_COMPONENT, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
 from kafkalab.generators import DEFAULT_SYMBOLS, MarketSimulator, TradeGenerator
-from kafkalab.models import Candle, Level, OrderBook, Trade, now_us
+from kafkalab.models import Candle, OrderBook, Trade, now_us
 from kafkalab.processor import MarketProcessor, Topics
 from kafkalab.serde.codecs import avro_encode
 from kafkalab.sinks import CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets, trades_target
@@ -209,17 +209,8 @@ def produce(bootstrap: str, items: list[tuple[str, bytes, bytes | None, list | N
 
 
 def read_dead_letters(bootstrap: str, topic: str, group: str, expected: int, timeout_s: float = 60) -> list:
-    got = []
-    deadline = time.monotonic() + timeout_s
-    with clients.consumer(bootstrap, group, [topic]) as consumer:
-        while len(got) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                got.append(msg)
-        extra = consumer.poll(2.0)  # nothing beyond what was expected
-        if extra is not None and extra.error() is None:
-            got.append(extra)
-    return got
+    # linger: anything beyond what was expected must show up too
+    return clients.read_messages(bootstrap, group, [topic], expected, timeout_s, linger_s=2.0)
 
 
 def rows(path: Path) -> list[dict]:

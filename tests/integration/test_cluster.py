@@ -10,11 +10,10 @@ import time
 from collections import defaultdict
 
 import pytest
-from confluent_kafka import KafkaError
 from confluent_kafka.admin import ConfigResource, ResourceType
 
 from kafkalab import config as lab_config
-from kafkalab.clients import KafkaUnavailable, admin, consumer, describe_cluster, describe_partitions, producer, wait_for_full_isr
+from kafkalab.clients import KafkaUnavailable, admin, read_messages, describe_cluster, describe_partitions, producer, wait_for_full_isr
 
 
 class Acked:
@@ -35,17 +34,8 @@ class Acked:
 
 def consume_all(bootstrap: str, topic: str, group: str, expected: int, timeout_s: float = 60.0):
     """Everything in the topic from the beginning, as (key, value, partition, offset)."""
-    seen = []
-    deadline = time.monotonic() + timeout_s
-    with consumer(bootstrap, group, [topic]) as c:
-        while len(seen) < expected and time.monotonic() < deadline:
-            for msg in c.consume(1000, timeout=1.0):
-                if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        raise AssertionError(msg.error().str())
-                    continue
-                seen.append((msg.key(), msg.value(), msg.partition(), msg.offset()))
-    return seen
+    messages = read_messages(bootstrap, group, [topic], expected, timeout_s)
+    return [(m.key(), m.value(), m.partition(), m.offset()) for m in messages]
 
 
 def _wait_for_view(bootstrap: str, accept, timeout_s: float) -> bool:

@@ -23,14 +23,7 @@ def _trade(n: int) -> Trade:
 
 def _consume(bootstrap: str, group: str, topic: str, expected: int, timeout_s: float = 45.0) -> list:
     """Up to `expected` records from the start of `topic` (bounded in time)."""
-    got = []
-    deadline = time.monotonic() + timeout_s
-    with clients.consumer(bootstrap, group, [topic]) as consumer:
-        while len(got) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                got.append(msg)
-    return got
+    return clients.read_messages(bootstrap, group, [topic], expected, timeout_s)
 
 
 def _produce_all(bootstrap: str, topic: str, records: list[tuple[bytes | None, list | None]]) -> None:
