@@ -546,16 +546,8 @@ BENCH_PLOTS["consumer"] = [
 
 # ---- scaling with partitions and instances -----------------------------------------------------
 
-def _numeric(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    out = frame.copy()
-    for column in columns:
-        if column in out.columns:
-            out[column] = pd.to_numeric(out[column], errors="coerce")
-    return out
-
-
 def plot_scaling_throughput(frame: pd.DataFrame) -> Figure:
-    rows = _numeric(frame, "partitions", "instances", "records_per_s").dropna(subset=["records_per_s"])
+    rows = results.numeric(frame, "partitions", "instances", "records_per_s").dropna(subset=["records_per_s"])
     fig = Figure(figsize=(9, 4.6), layout="constrained")
     ax = fig.subplots()
     for partitions, part in rows.groupby("partitions"):
@@ -572,7 +564,7 @@ def plot_scaling_throughput(frame: pd.DataFrame) -> Figure:
 
 
 def caption_scaling(frame: pd.DataFrame) -> str:
-    rows = _numeric(frame, "partitions", "instances", "records_per_s", "worker_cores", "broker_cores",
+    rows = results.numeric(frame, "partitions", "instances", "records_per_s", "worker_cores", "broker_cores",
                     "machine_cores").dropna(subset=["records_per_s"])
     best = rows.loc[rows["records_per_s"].idxmax()]
     single = rows[(rows["partitions"] == 1) & (rows["instances"] == 1)]["records_per_s"]
@@ -592,7 +584,7 @@ def caption_scaling(frame: pd.DataFrame) -> str:
 
 
 def plot_scaling_cpu(frame: pd.DataFrame) -> Figure:
-    rows = _numeric(frame, "partitions", "instances", "worker_cores", "broker_cores", "machine_cores")
+    rows = results.numeric(frame, "partitions", "instances", "worker_cores", "broker_cores", "machine_cores")
     rows = rows.dropna(subset=["worker_cores", "broker_cores"]).sort_values(["partitions", "instances"])
     labels = [f"p{int(p)}\ni{int(i)}" for p, i in zip(rows["partitions"], rows["instances"])]
     fig = Figure(figsize=(max(6, 0.55 * len(rows) + 2), 4.2), layout="constrained")
@@ -612,7 +604,7 @@ def plot_scaling_cpu(frame: pd.DataFrame) -> Figure:
 
 
 def caption_scaling_cpu(frame: pd.DataFrame) -> str:
-    rows = _numeric(frame, "worker_cores", "broker_cores", "machine_cores").dropna(subset=["worker_cores"])
+    rows = results.numeric(frame, "worker_cores", "broker_cores", "machine_cores").dropna(subset=["worker_cores"])
     total = rows["worker_cores"] + rows["broker_cores"]
     cores = rows["machine_cores"].max()
     return (f"Processors and brokers together used {_fmt(total.min(), 2)} to {_fmt(total.max(), 2)} cores"
@@ -621,7 +613,7 @@ def caption_scaling_cpu(frame: pd.DataFrame) -> str:
 
 
 def plot_scaling_timeline(frame: pd.DataFrame) -> Figure:
-    rows = _numeric(frame, "partitions", "instances", "t_s", "lag").dropna(subset=["t_s", "lag"])
+    rows = results.numeric(frame, "partitions", "instances", "t_s", "lag").dropna(subset=["t_s", "lag"])
     parts = sorted(rows["partitions"].unique())
     fig = Figure(figsize=(11, 3.2 * -(-len(parts) // 2) + 0.6), layout="constrained")
     axes = fig.subplots(-(-len(parts) // 2), min(2, len(parts)), squeeze=False, sharey=True)
@@ -640,7 +632,7 @@ def plot_scaling_timeline(frame: pd.DataFrame) -> Figure:
 
 
 def caption_scaling_timeline(frame: pd.DataFrame) -> str:
-    rows = _numeric(frame, "t_s", "lag").dropna(subset=["t_s", "lag"])
+    rows = results.numeric(frame, "t_s", "lag").dropna(subset=["t_s", "lag"])
     done = rows[rows["lag"] <= 0].groupby("cell")["t_s"].min() if "cell" in rows.columns else pd.Series(dtype=float)
     if done.empty:
         return "Lag per sample; no cell reached zero lag within the samples" + _load_note(frame) + "."
@@ -665,7 +657,7 @@ def _clients_first(table: pd.DataFrame) -> pd.DataFrame:
 
 def _replication_throughput(frame: pd.DataFrame) -> pd.DataFrame:
     rows = frame[frame["kind"] == "throughput"] if "kind" in frame.columns else frame
-    rows = _numeric(rows, "replication_factor", "records_per_s", "latency_p99_ms", "rf3_vs_rf1")
+    rows = results.numeric(rows, "replication_factor", "records_per_s", "latency_p99_ms", "rf3_vs_rf1")
     rows = rows.dropna(subset=["records_per_s"]).copy()
     rows["case"] = "RF " + rows["replication_factor"].astype(int).astype(str) + ", acks=" + rows["acks"].astype(str)
     return rows.sort_values(["replication_factor", "acks"])
@@ -704,7 +696,7 @@ def caption_replication_throughput(frame: pd.DataFrame) -> str:
 
 
 def plot_failure_timeline(frame: pd.DataFrame) -> Figure:
-    rows = _numeric(frame, "t_s", "sent", "acked", "errors", "client_errors", "latency_p99_ms", "latency_max_ms",
+    rows = results.numeric(frame, "t_s", "sent", "acked", "errors", "client_errors", "latency_p99_ms", "latency_max_ms",
                     "brokers_up").sort_values("t_s")
     fig = Figure(figsize=(11, 6.8), layout="constrained")
     ax_rate, ax_err, ax_lat = fig.subplots(3, 1, sharex=True, height_ratios=[2, 1, 1.6])
@@ -738,7 +730,7 @@ def plot_failure_timeline(frame: pd.DataFrame) -> Figure:
 
 
 def caption_failure(timeline: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
-    rows = _numeric(timeline, "t_s", "errors")
+    rows = results.numeric(timeline, "t_s", "errors")
     text = f"{len(rows)} seconds shown"
     if "event" in rows.columns:
         events = [f"{e} at {_fmt(t)} s" for t, e in rows.dropna(subset=["event"])[["t_s", "event"]].itertuples(index=False)]
@@ -767,7 +759,7 @@ BENCH_PLOTS["replication_timeline"] = [
 
 def _loads(frame: pd.DataFrame) -> pd.DataFrame:
     rows = frame[frame["kind"] == "load"] if "kind" in frame.columns else frame
-    rows = _numeric(rows, "offered_hz", "achieved_hz", "trades_p50_ms", "trades_p95_ms", "trades_p99_ms",
+    rows = results.numeric(rows, "offered_hz", "achieved_hz", "trades_p50_ms", "trades_p95_ms", "trades_p99_ms",
                     "candle_p50_ms", "candle_p99_ms", "sink_lag_max", "processor_lag_max")
     rows = rows.dropna(subset=["achieved_hz"]).sort_values("achieved_hz").copy()
     rows["ok"] = rows["sustained"].astype(str).str.lower().eq("true") if "sustained" in rows.columns else True
@@ -827,7 +819,7 @@ BENCH_PLOTS["pipeline"] = [("pipeline latency under load", plot_pipeline_latency
 
 def _generator_max(frame: pd.DataFrame) -> pd.DataFrame:
     rows = frame[frame["mode"] == "max"] if "mode" in frame.columns else frame
-    return _numeric(rows, "records_per_s").dropna(subset=["records_per_s"])
+    return results.numeric(rows, "records_per_s").dropna(subset=["records_per_s"])
 
 
 def plot_generator_rate(frame: pd.DataFrame) -> Figure:
@@ -850,7 +842,7 @@ def caption_generator(frame: pd.DataFrame) -> str:
         best = rows.loc[rows["records_per_s"].idxmax()]
         parts.append(f"fastest: {best['settings']} settings with {best['serializer']} at "
                      f"{_fmt(best['records_per_s'])} trades/s (acks=all, idempotent, median over repeats shown)")
-    paced = _numeric(frame[frame["mode"] == "paced"], "target_rate_hz", "rate_error_pct") if "mode" in frame.columns else None
+    paced = results.numeric(frame[frame["mode"] == "paced"], "target_rate_hz", "rate_error_pct") if "mode" in frame.columns else None
     if paced is not None and len(paced):
         worst = paced["rate_error_pct"].abs().max()
         parts.append(f"paced runs ({', '.join(_fmt(t) for t in sorted(paced['target_rate_hz'].dropna().unique()))} Hz) "
@@ -865,7 +857,7 @@ BENCH_PLOTS["generator"] = [("generator rate", plot_generator_rate, _own(caption
 
 def plot_rebalance_timeline(frame: pd.DataFrame, events: pd.DataFrame | None = None) -> Figure:
     """Per strategy: which consumer read each partition when (gaps = the partition paused)."""
-    rows = _numeric(frame, "t_s", "partition", "records").dropna(subset=["t_s", "partition"])
+    rows = results.numeric(frame, "t_s", "partition", "records").dropna(subset=["t_s", "partition"])
     rows = rows[rows["records"] > 0]
     strategies = list(dict.fromkeys(rows["strategy"]))
     consumers = sorted(rows["consumer"].astype(str).unique())
@@ -882,7 +874,7 @@ def plot_rebalance_timeline(frame: pd.DataFrame, events: pd.DataFrame | None = N
                                color=colors[consumer], label=consumer)
         if events is not None and "strategy" in events.columns:
             changes = events[(events["strategy"] == strategy) & events["event"].isin(["join", "leave"])]
-            for t, who, event in _numeric(changes, "t_s")[["t_s", "consumer", "event"]].itertuples(index=False):
+            for t, who, event in results.numeric(changes, "t_s")[["t_s", "consumer", "event"]].itertuples(index=False):
                 ax.axvline(t, color="0.3", ls=":", lw=1)
                 ax.annotate(f"{who} {event}s", (t, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
                             rotation=90, va="top", ha="right")
@@ -903,7 +895,7 @@ def caption_rebalance_timeline(frame: pd.DataFrame, bench: dict | None = None) -
     summary = (bench or {}).get("deepdive_rebalance")
     if summary is None:
         return f"{frame['strategy'].nunique()} assignment strategies shown" + _load_note(frame) + "."
-    rows = _numeric(summary, "max_pause_s", "duplicates")
+    rows = results.numeric(summary, "max_pause_s", "duplicates")
     parts = []
     for strategy, part in rows.groupby("strategy", sort=False):
         dups = part["duplicates"].max() if "duplicates" in part.columns else float("nan")
@@ -913,7 +905,7 @@ def caption_rebalance_timeline(frame: pd.DataFrame, bench: dict | None = None) -
 
 
 def plot_rebalance_pauses(frame: pd.DataFrame) -> Figure:
-    rows = _numeric(frame, "max_pause_s", "t_s").dropna(subset=["max_pause_s"])
+    rows = results.numeric(frame, "max_pause_s", "t_s").dropna(subset=["max_pause_s"])
     order = list(dict.fromkeys(rows.sort_values("t_s")["change"])) if "t_s" in rows.columns else None
     table = rows.pivot_table(index="change", columns="strategy", values="max_pause_s", aggfunc="max")
     if order:
@@ -929,7 +921,7 @@ def plot_rebalance_pauses(frame: pd.DataFrame) -> Figure:
 
 
 def caption_rebalance_pauses(frame: pd.DataFrame) -> str:
-    rows = _numeric(frame, "max_pause_s", "moved_partitions", "stalled_partitions").dropna(subset=["max_pause_s"])
+    rows = results.numeric(frame, "max_pause_s", "moved_partitions", "stalled_partitions").dropna(subset=["max_pause_s"])
     worst = rows.loc[rows["max_pause_s"].idxmax()]
     best = rows.loc[rows["max_pause_s"].idxmin()]
     return (f"Longest pause: {_fmt(worst['max_pause_s'])} s ({worst['strategy']}, {worst['change']}); shortest: "
@@ -937,7 +929,7 @@ def caption_rebalance_pauses(frame: pd.DataFrame) -> str:
 
 
 def plot_key_spread(frame: pd.DataFrame) -> Figure:
-    rows = _numeric(frame, "partition", "share", "records").dropna(subset=["partition", "share"])
+    rows = results.numeric(frame, "partition", "share", "records").dropna(subset=["partition", "share"])
     scenarios = list(dict.fromkeys(rows["scenario"]))
     ncols = min(3, len(scenarios))
     nrows = -(-len(scenarios) // ncols)
@@ -960,7 +952,7 @@ def plot_key_spread(frame: pd.DataFrame) -> Figure:
 
 
 def caption_key_spread(frame: pd.DataFrame) -> str:
-    rows = _numeric(frame, "partition", "share").dropna(subset=["share"])
+    rows = results.numeric(frame, "partition", "share").dropna(subset=["share"])
     parts = []
     for (scenario, partitioner), part in rows.groupby(["scenario", "partitioner"], sort=False):
         empty = int((part["share"] == 0).sum())
@@ -970,7 +962,7 @@ def caption_key_spread(frame: pd.DataFrame) -> str:
 
 
 def plot_compaction(frame: pd.DataFrame) -> Figure:
-    rows = _numeric(frame, "records", "distinct_keys", "tombstones")
+    rows = results.numeric(frame, "records", "distinct_keys", "tombstones")
     table = rows.set_index("phase")[[c for c in ("records", "distinct_keys", "tombstones") if c in rows.columns]]
     fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.subplots()
@@ -984,7 +976,7 @@ def plot_compaction(frame: pd.DataFrame) -> Figure:
 
 
 def caption_compaction(frame: pd.DataFrame) -> str:
-    rows = _numeric(frame, "records", "distinct_keys", "seconds").set_index("phase")
+    rows = results.numeric(frame, "records", "distinct_keys", "seconds").set_index("phase")
     text = []
     if {"written", "after-cleaning"} <= set(rows.index):
         text.append(f"{_fmt(rows.loc['written', 'records'])} records written for "

@@ -296,3 +296,16 @@ def component_runs(results_dir: Path) -> pd.DataFrame | None:
                      "failed": bool(meta.get("exception")),
                      "parameters": ", ".join(f"{k}={v}" for k, v in sorted(params.items()))})
     return pd.DataFrame(rows) if rows else None
+
+
+def numeric(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """A copy with the named columns (those present) as numbers; unparsable values become NaN.
+
+    CSV columns appended by different runs may hold text (an empty cell, a note), so
+    every plot and explanation converts the columns it reads.
+    """
+    out = frame.copy()
+    for column in columns:
+        if column in out.columns:
+            out[column] = pd.to_numeric(out[column], errors="coerce")
+    return out

@@ -13,6 +13,8 @@ from typing import Callable
 
 import pandas as pd
 
+from ..results import numeric
+
 # The public reference point named in the assignment (issue 6), not one of our measurements.
 PEER_BEST_MSG_PER_S = 33_000
 GOAL_RATIO_TO_JAVA = 0.5
@@ -28,14 +30,6 @@ def _n(value: float | int | None, digits: int = 3) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
-
-
-def _num(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    out = frame.copy()
-    for column in columns:
-        if column in out.columns:
-            out[column] = pd.to_numeric(out[column], errors="coerce")
-    return out
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -65,7 +59,7 @@ def _settings(row: pd.Series) -> str:
 # ---- producer ------------------------------------------------------------------------------------
 
 def producer_figures(frame: pd.DataFrame) -> dict[str, object]:
-    rows = _num(frame, "record_bytes", "records_per_s", "ratio_to_java").dropna(subset=["records_per_s"])
+    rows = numeric(frame, "record_bytes", "records_per_s", "ratio_to_java").dropna(subset=["records_per_s"])
     rows = rows.assign(acks=_text(rows["acks"]), variant=_text(rows["variant"]), client=_text(rows["client"]))
     small = rows[(rows["record_bytes"] == 100) & (rows["acks"] == "all") & (rows["variant"] == "grid")]
     figures: dict[str, object] = {}
@@ -144,7 +138,7 @@ def explain_producer(frame: pd.DataFrame) -> str:
 # ---- consumer ------------------------------------------------------------------------------------
 
 def consumer_figures(frame: pd.DataFrame) -> dict[str, object]:
-    rows = _num(frame, "record_bytes", "records_per_s", "ratio_to_java").dropna(subset=["records_per_s"])
+    rows = numeric(frame, "record_bytes", "records_per_s", "ratio_to_java").dropna(subset=["records_per_s"])
     rows = rows.assign(client=_text(rows["client"]), variant=_text(rows["variant"]))
     out: dict[str, object] = {}
     for size, part in rows.groupby("record_bytes"):
@@ -190,7 +184,7 @@ def explain_consumer(frame: pd.DataFrame) -> str:
 # ---- scaling -------------------------------------------------------------------------------------
 
 def scaling_figures(frame: pd.DataFrame) -> dict[str, object]:
-    rows = _num(frame, "partitions", "instances", "busy_instances", "records_per_s", "worker_cores",
+    rows = numeric(frame, "partitions", "instances", "busy_instances", "records_per_s", "worker_cores",
                 "broker_cores", "machine_cores", "machine_cpu_percent").dropna(subset=["records_per_s"])
     out: dict[str, object] = {}
     if rows.empty:
@@ -259,7 +253,7 @@ def explain_scaling(frame: pd.DataFrame) -> str:
 
 
 def explain_scaling_timeline(frame: pd.DataFrame) -> str:
-    rows = _num(frame, "t_s", "lag", "consumed").dropna(subset=["t_s", "lag"])
+    rows = numeric(frame, "t_s", "lag", "consumed").dropna(subset=["t_s", "lag"])
     if rows.empty or "cell" not in rows.columns:
         return ""
     drained = rows[rows["lag"] <= 0].groupby("cell")["t_s"].min().sort_values()
@@ -272,7 +266,7 @@ def explain_scaling_timeline(frame: pd.DataFrame) -> str:
 # ---- replication ---------------------------------------------------------------------------------
 
 def replication_figures(frame: pd.DataFrame) -> dict[str, object]:
-    rows = _num(frame, "replication_factor", "records_per_s", "rf3_vs_rf1", "ratio_to_java", "latency_p99_ms",
+    rows = numeric(frame, "replication_factor", "records_per_s", "rf3_vs_rf1", "ratio_to_java", "latency_p99_ms",
                 "lost", "duplicates", "acked", "longest_stall_s", "latency_max_ms", "isr_full_after_restart_s",
                 "client_errors", "errors")
     kind = _text(rows["kind"]) if "kind" in rows.columns else pd.Series("throughput", index=rows.index)
@@ -314,7 +308,7 @@ def explain_replication(frame: pd.DataFrame) -> str:
 
 
 def explain_replication_timeline(frame: pd.DataFrame) -> str:
-    rows = _num(frame, "t_s", "sent", "acked", "errors", "kill_at_s").dropna(subset=["t_s"]).sort_values("t_s")
+    rows = numeric(frame, "t_s", "sent", "acked", "errors", "kill_at_s").dropna(subset=["t_s"]).sort_values("t_s")
     if rows.empty:
         return ""
     kill = rows["kill_at_s"].iloc[0] if "kill_at_s" in rows.columns else None
@@ -337,7 +331,7 @@ def explain_replication_timeline(frame: pd.DataFrame) -> str:
 # ---- deep dives ----------------------------------------------------------------------------------
 
 def explain_deepdive_rebalance(frame: pd.DataFrame) -> str:
-    rows = _num(frame, "stalled_partitions", "max_pause_s", "moved_partitions", "latency_max_ms", "duplicates")
+    rows = numeric(frame, "stalled_partitions", "max_pause_s", "moved_partitions", "latency_max_ms", "duplicates")
     if rows.empty:
         return ""
     lines = ["**Rebalancing, read from the table** (a partition stalled = no record consumed for longer than the "
@@ -356,7 +350,7 @@ def explain_deepdive_rebalance(frame: pd.DataFrame) -> str:
 
 
 def explain_deepdive_rebalance_events(frame: pd.DataFrame) -> str:
-    rows = _num(frame, "t_s", "n_partitions")
+    rows = numeric(frame, "t_s", "n_partitions")
     if rows.empty:
         return ""
     parts = []
@@ -374,7 +368,7 @@ def explain_deepdive_rebalance_events(frame: pd.DataFrame) -> str:
 
 
 def keys_figures(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
-    rows = _num(frame, "partition", "records", "share", "max_partitions_per_symbol")
+    rows = numeric(frame, "partition", "records", "share", "max_partitions_per_symbol")
     out = {}
     for (scenario, partitioner), part in rows.groupby(["scenario", "partitioner"], sort=False):
         n = len(part)
@@ -428,7 +422,7 @@ def explain_deepdive_key_map(frame: pd.DataFrame) -> str:
 
 
 def explain_deepdive_offsets(frame: pd.DataFrame) -> str:
-    rows = _num(frame, "rows_expected", "rows_written", "mismatched_rows", "seconds", "committed_offsets")
+    rows = numeric(frame, "rows_expected", "rows_written", "mismatched_rows", "seconds", "committed_offsets")
     if rows.empty:
         return ""
     lines = ["**Offsets and reprocessing, read from the table.**"]
@@ -446,7 +440,7 @@ def explain_deepdive_offsets(frame: pd.DataFrame) -> str:
 
 
 def explain_deepdive_compaction(frame: pd.DataFrame) -> str:
-    rows = _num(frame, "records", "distinct_keys", "tombstones", "seconds")
+    rows = numeric(frame, "records", "distinct_keys", "tombstones", "seconds")
     if rows.empty or "phase" not in rows.columns:
         return ""
     phase = {p: r for p, r in zip(rows["phase"], rows.to_dict("records"))}
