@@ -8,6 +8,7 @@ caller commits explicitly after its work is safe).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,8 +61,24 @@ def base_config(bootstrap_servers: str, **overrides) -> dict:
     return {"bootstrap.servers": bootstrap_servers, "logger": _LOG, **settings}
 
 
+_ADMINS: dict[tuple, AdminClient] = {}
+_ADMINS_LOCK = threading.Lock()
+
+
 def admin(bootstrap_servers: str, **overrides) -> AdminClient:
-    return AdminClient(base_config(bootstrap_servers, **overrides))
+    """One AdminClient per settings, kept for the life of the process.
+
+    Status checks poll (ISR, brokers, lag) many times a second during a broker failure;
+    a librdkafka handle per call means threads, connections and a destroy each time.
+    A session crashed once (SIGSEGV) while such short-lived handles were being destroyed
+    during a broker kill, so they are not made per call any more.
+    """
+    key = (bootstrap_servers, tuple(sorted(overrides.items())))
+    with _ADMINS_LOCK:
+        client = _ADMINS.get(key)
+        if client is None:
+            client = _ADMINS[key] = AdminClient(base_config(bootstrap_servers, **overrides))
+        return client
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,9 @@ class ClusterView:
 
 def describe_cluster(bootstrap_servers: str, timeout_s: float = 5.0) -> ClusterView:
     """What the cluster says about itself; raises KafkaUnavailable if nobody answers."""
-    client = admin(bootstrap_servers, **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
+    # A fresh handle on purpose: a kept one waits on the controller it last saw, which
+    # may be the broker that was just killed.
+    client = AdminClient(base_config(bootstrap_servers, **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)}))
     try:
         result = client.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
     except Exception as exc:  # KafkaException or a future timeout: same meaning here
