@@ -8,7 +8,6 @@ caller commits explicitly after its work is safe).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,24 +60,11 @@ def base_config(bootstrap_servers: str, **overrides) -> dict:
     return {"bootstrap.servers": bootstrap_servers, "logger": _LOG, **settings}
 
 
-_ADMINS: dict[tuple, AdminClient] = {}
-_ADMINS_LOCK = threading.Lock()
-
-
 def admin(bootstrap_servers: str, **overrides) -> AdminClient:
-    """One AdminClient per settings, kept for the life of the process.
-
-    Status checks poll (ISR, brokers, lag) many times a second during a broker failure;
-    a librdkafka handle per call means threads, connections and a destroy each time.
-    A session crashed once (SIGSEGV) while such short-lived handles were being destroyed
-    during a broker kill, so they are not made per call any more.
-    """
-    key = (bootstrap_servers, tuple(sorted(overrides.items())))
-    with _ADMINS_LOCK:
-        client = _ADMINS.get(key)
-        if client is None:
-            client = _ADMINS[key] = AdminClient(base_config(bootstrap_servers, **overrides))
-        return client
+    # A handle per call. Keeping one per settings was tried: the processor's recovery
+    # from fencing then failed with a SystemError from inside confluent-kafka (cause not
+    # found), so it was reverted.
+    return AdminClient(base_config(bootstrap_servers, **overrides))
 
 
 @dataclass(frozen=True)
