@@ -25,6 +25,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,6 +79,23 @@ def committed_equals_written(bootstrap: str, group: str, topic: str, csv_path: P
 
 
 # ---- 1. kill -9 mid-run ---------------------------------------------------------------------
+
+
+def start_in_thread(component) -> tuple[threading.Thread, list[BaseException]]:
+    """Run a component's loop (bounded) in a daemon thread; its exception lands in the list."""
+    from kafkalab.component import Bounds, run_loop
+
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            run_loop(component, Bounds(max_seconds=120))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread, errors
 
 def test_kill_9_processor_and_sinks_mid_run_loses_and_doubles_nothing(bootstrap, tmp_path):
     run = PipelineRun.fresh(bootstrap, tmp_path / "results")
@@ -270,26 +288,14 @@ def test_a_fenced_sink_rejoins_and_writes_everything_once(bootstrap, new_topic, 
     member by its own instance id (seen in the broker-loss runs; apache/kafka#23542), a fatal
     consumer error. Here another consumer takes the sink's instance id on purpose: the sink must
     not sit idle forever - it rejoins, resumes after its CSV and writes every record once."""
-    import threading
-
     from confluent_kafka import Consumer
 
-    from kafkalab.component import Bounds, run_loop
     from kafkalab.sinks import SinkSettings, TradesCsvSink, trades_target
 
     topic, dlq = new_topic(3), new_topic(1, prefix="dlq")
     produce_trades(bootstrap, topic, 1, 1000)
     sink = TradesCsvSink(SinkSettings(bootstrap, group_id, (trades_target(tmp_path / "data", topic),), dlq))
-    errors: list[BaseException] = []
-
-    def loop() -> None:
-        try:
-            run_loop(sink, Bounds(max_seconds=120))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+    thread, errors = start_in_thread(sink)
     csv_path = tmp_path / "data" / "trades.csv"
     try:
         wait_for(lambda: rows_in(csv_path) >= 1000 or not thread.is_alive(), 60, "the first rows")
@@ -321,12 +327,9 @@ def test_a_fenced_processor_recovers_and_emits_every_candle_once(intruder_kind, 
     a new producer and rejoins. Either way every candle is emitted exactly once."""
     from confluent_kafka import Producer
 
-    import threading
-
     from confluent_kafka import Consumer
 
     from kafkalab import config as lab_config
-    from kafkalab.component import Bounds, run_loop
     from kafkalab.processor import MarketProcessor, Topics
 
     names = Topics(new_topic(3, prefix="ft"), new_topic(3, prefix="fb"), new_topic(1, prefix="fc"),
@@ -347,17 +350,8 @@ def test_a_fenced_processor_recovers_and_emits_every_candle_once(intruder_kind, 
 
     processor = MarketProcessor(lab_config.load(bootstrap_servers=bootstrap), group_id=group_id, topics=names,
                                 idle_timeout_ms=1500)
-    errors: list[BaseException] = []
-
-    def loop() -> None:
-        try:
-            run_loop(processor, Bounds(max_seconds=120))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
     produce_window_run(1, 600)  # 6 s of event time
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+    thread, errors = start_in_thread(processor)
     try:
         wait_for(lambda: processor.counters["candles"] > 0 or not thread.is_alive(), 60, "the first candles")
         if intruder_kind == "consumer":
