@@ -7,7 +7,7 @@ caller commits explicitly after its work is safe).
 
 from __future__ import annotations
 
-import logging
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,11 +19,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from .errors import LabError
 from .topics import TOPICS, TopicSpec
 
-# librdkafka prints connection failures to stderr by default; route them to logging so
-# a notebook or CLI shows one clear error of ours instead of a wall of retries.
-_LOG = logging.getLogger("kafkalab.rdkafka")
-_LOG.addHandler(logging.NullHandler())
-_LOG.propagate = False
+# librdkafka prints connection failures to stderr by default; log_level 0 drops them at
+# the source, so a notebook or CLI shows one clear error of ours instead of a wall of
+# retries. (Not a Python `logger`: that callback runs on librdkafka's own threads, and
+# a short-lived AdminClient freed while it logs is a crash risk.) Errors still arrive
+# through error_cb, delivery reports, futures and message errors.
+LIBRDKAFKA_QUIET = {"log_level": 0}
 
 FLUSH_TIMEOUT_S = 30.0
 
@@ -57,7 +58,7 @@ _PYTHON_KEYS = frozenset({"error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on
 def base_config(bootstrap_servers: str, **overrides) -> dict:
     """Client settings; overrides may be spelled `linger_ms=5` or `**{"linger.ms": 5}`."""
     settings = {key if key in _PYTHON_KEYS else key.replace("_", "."): value for key, value in overrides.items()}
-    return {"bootstrap.servers": bootstrap_servers, "logger": _LOG, **settings}
+    return {"bootstrap.servers": bootstrap_servers, **LIBRDKAFKA_QUIET, **settings}
 
 
 def admin(bootstrap_servers: str, **overrides) -> AdminClient:
@@ -197,7 +198,8 @@ def producer(bootstrap_servers: str, flush_timeout_s: float = FLUSH_TIMEOUT_S, *
     finally:
         left = client.flush(flush_timeout_s)
         if left:
-            _LOG.error("%d records were not acknowledged within %.0f s of closing", left, flush_timeout_s)
+            print(f"kafkalab: {left} record(s) were not acknowledged within {flush_timeout_s:.0f} s of closing "
+                  f"the producer; they may be lost", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -247,6 +249,32 @@ def wait_for_full_isr(bootstrap_servers: str, topics: Iterable[str], timeout_s: 
             return time.monotonic() - start
         time.sleep(0.5)
     raise LabError(f"partitions of {topics} did not get all replicas back in sync within {timeout_s:g} s")
+
+
+def wait_for_preferred_leaders(bootstrap_servers: str, timeout_s: float = 30.0, tolerance: float = 0.1) -> bool:
+    """Wait until at most `tolerance` of all partitions are led by a replica other than
+    their preferred one (the first replica); returns whether that happened in time.
+
+    Nodes of a restarted cluster come up one after another and the first one up leads
+    every partition until the controller's periodic rebalance moves leadership back
+    (leader.imbalance.check.interval.seconds; it leaves up to 10 % per broker alone).
+    One broker doing all the leaders' work is the slowest cluster there is.
+    (The explicit ElectLeaders admin call is not used: in librdkafka 2.16 it can abort the
+    process with an `eonce->refcnt` assertion.)
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            topics = admin(bootstrap_servers).list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+        except KafkaException:
+            topics = None  # not answered: try again
+        if topics is not None:
+            parts = [p for t in topics.values() for p in t.partitions.values() if p.replicas]
+            if sum(1 for p in parts if p.leader != p.replicas[0]) <= tolerance * len(parts):
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1.0)
 
 
 def not_enough_replicas(bootstrap_servers: str, topic: str, timeout_s: float = 3.0) -> str | None:

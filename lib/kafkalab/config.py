@@ -25,6 +25,7 @@ ENV_BASE_PORT = "KAFKALAB_BASE_PORT"
 ENV_CLUSTER_DIR = "KAFKALAB_CLUSTER_DIR"
 ENV_KAFKA_CACHE = "KAFKALAB_KAFKA_CACHE"
 ENV_BROKER_HEAP_MB = "KAFKALAB_BROKER_HEAP_MB"
+ENV_BROKER_GC = "KAFKALAB_BROKER_GC"
 ENV_START_TIMEOUT_S = "KAFKALAB_START_TIMEOUT_S"
 ENV_HOME = "KAFKALAB_HOME"
 # Set by jupyter_server for the kernels it starts (JupyterLab), not by papermill.
@@ -39,12 +40,15 @@ ENV_VARS = (
     ENV_CLUSTER_DIR,
     ENV_KAFKA_CACHE,
     ENV_BROKER_HEAP_MB,
+    ENV_BROKER_GC,
     ENV_START_TIMEOUT_S,
     ENV_HOME,
     ENV_JUPYTER_SESSION,
 )
 
 DEFAULT_BASE_PORT = 9092
+BROKER_GCS = ("g1", "zgc")  # the brokers' garbage collector (see cluster.GC_OPTIONS)
+DEFAULT_BROKER_GC = "g1"
 DEFAULT_SERIALIZER = "msgpack"  # chosen from `kafkalab bench serializers`: fastest to encode and produce
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
@@ -69,6 +73,7 @@ class ClusterConfig:
     base_port: int = DEFAULT_BASE_PORT
     node_count: int = 3
     heap_mb: int = 512
+    broker_gc: str = DEFAULT_BROKER_GC
     start_timeout_s: float = 90.0
 
     def broker_port(self, node_id: int) -> int:
@@ -138,6 +143,21 @@ class LabConfig:
         return replace(self, **given)
 
 
+def parse_client_settings(value: str | Mapping[str, object] | None, name: str = "producer_settings") -> dict:
+    """Extra librdkafka settings, written "linger.ms=0,compression.type=zstd" in a notebook
+    parameter (a mapping passes through). librdkafka itself rejects unknown names and values."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    settings = {}
+    for entry in filter(None, (e.strip() for e in str(value or "").split(","))):
+        key, is_pair, setting = (part.strip() for part in entry.partition("="))
+        if not (is_pair and key and setting):
+            raise ConfigError(f"{name} must be comma-separated name=value librdkafka settings, "
+                              f"e.g. \"linger.ms=0,compression.type=zstd\" (got {entry!r})")
+        settings[key] = setting
+    return settings
+
+
 def parse_bootstrap(value: str, name: str = ENV_BOOTSTRAP) -> str:
     servers = [s.strip() for s in value.split(",") if s.strip()]
     bad = [s for s in servers if not _HOST_PORT.match(s)]
@@ -159,6 +179,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
         raise ConfigError(f"{name} must be a whole number from {low} to {high} (got {raw!r})") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be from {low} to {high} (got {value})")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
     return value
 
 
@@ -189,6 +216,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> LabConfig:
         run_dir=_path(env, ENV_CLUSTER_DIR, root / ".run" / "cluster"),
         base_port=_int(env, ENV_BASE_PORT, DEFAULT_BASE_PORT, 1024, 65000),
         heap_mb=_int(env, ENV_BROKER_HEAP_MB, 512, 256, 8192),
+        broker_gc=_choice(env, ENV_BROKER_GC, DEFAULT_BROKER_GC, BROKER_GCS),
         start_timeout_s=_float(env, ENV_START_TIMEOUT_S, 90.0),
     )
     raw_bootstrap = env.get(ENV_BOOTSTRAP, "").strip()

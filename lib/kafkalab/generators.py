@@ -46,14 +46,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
 
 from . import clients, serde
 from .component import Component
-from .config import LabConfig
+from .config import LabConfig, parse_client_settings
 from .errors import ConfigError, LabError
 from .models import Level, OrderBook, Trade, Venue, now_us
 from .topics import ORDERBOOKS, TRADES
@@ -302,14 +302,14 @@ class _Generator(Component):
 
     def __init__(self, config: LabConfig, *, rate_hz: float | str | None = None, symbols: str | Sequence[str] | None = None,
                  seed: int = 7, topic: str = "", delivery_timeout_s: float = 0,
-                 producer_overrides: dict | None = None) -> None:
+                 producer_overrides: Mapping[str, object] | str | None = None) -> None:
         super().__init__()
         self.config = config
         self.rate_hz = parse_rate(rate_hz, self.default_rate_hz)
         self.topic = topic or self.default_topic
         self.serializer = serde.check_format(config.serializer_for(self.topic))
         self.sim = MarketSimulator(parse_symbols(symbols), seed)
-        self.producer_overrides = dict(producer_overrides or {})
+        self.producer_overrides = parse_client_settings(producer_overrides)
         if delivery_timeout_s:  # how long the producer retries a record before reporting it failed
             self.producer_overrides["message.timeout.ms"] = int(float(delivery_timeout_s) * 1000)
         self.producer: Producer | None = None

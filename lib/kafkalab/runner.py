@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from . import clients, topics
@@ -132,11 +132,28 @@ class LagProbe:
 
     End offsets are read with isolation READ_COMMITTED (the last stable offset): what a
     read_committed consumer can reach, so transaction markers do not count as lag.
+
+    Committed offsets are read by a consumer of the group that never joins it (OffsetFetch),
+    not by the admin API: in librdkafka 2.16 an admin group request that times out (no
+    coordinator yet on a fresh cluster, or one moving after a broker restart) later aborts
+    the whole process with an `eonce->refcnt > 0` assertion, while the consumer's own
+    coordinator lookup simply retries.
     """
 
     def __init__(self, bootstrap_servers: str, timeout_s: float = 10.0):
+        self.bootstrap_servers = bootstrap_servers
         self.client = clients.admin(bootstrap_servers)
         self.timeout_s = timeout_s
+        self._readers: dict[str, Consumer] = {}
+
+    def _reader(self, group_id: str) -> Consumer:
+        if group_id not in self._readers:
+            # read_uncommitted: a pending transaction's offsets are not waited for (they
+            # are not committed yet either way).
+            self._readers[group_id] = Consumer(clients.base_config(
+                self.bootstrap_servers, **{"group.id": group_id, "enable.auto.commit": False,
+                                           "isolation.level": "read_uncommitted"}))
+        return self._readers[group_id]
 
     def _partitions(self, topic_names: Iterable[str]) -> list[TopicPartition]:
         metadata = self.client.list_topics(timeout=self.timeout_s).topics
@@ -156,19 +173,19 @@ class LagProbe:
     def end_offsets(self, topic_names: Iterable[str]) -> dict[tuple[str, int], int]:
         return self._offsets(self._partitions(topic_names), OffsetSpec.latest())
 
-    def committed(self, group_id: str) -> dict[tuple[str, int], int]:
-        def ask():
-            futures = self.client.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group_id)],
-                                                              request_timeout=self.timeout_s)
-            return futures[group_id].result()
-
-        result = _retrying(ask)
-        return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or [] if tp.offset >= 0}
+    def committed(self, group_id: str, topic_names: Iterable[str]) -> dict[tuple[str, int], int]:
+        """The group's committed offsets in `topic_names` (partitions never committed left out)."""
+        partitions = self._partitions(topic_names)
+        if not partitions:
+            return {}
+        found = _retrying(lambda: self._reader(group_id).committed(partitions, timeout=self.timeout_s))
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
 
     def lag(self, group_id: str, topic_names: Iterable[str]) -> int:
         """Records in `topic_names` that `group_id` has not committed yet (a fresh group: all of them)."""
+        topic_names = list(topic_names)
         ends = self.end_offsets(topic_names)
-        committed = self.committed(group_id)
+        committed = self.committed(group_id, topic_names)
         missing = [TopicPartition(t, p) for (t, p) in ends if (t, p) not in committed]
         starts = self._offsets(missing, OffsetSpec.earliest())
         return sum(max(0, end - committed.get(key, starts.get(key, 0))) for key, end in ends.items())
@@ -178,8 +195,10 @@ def group_ready(probe: "LagProbe", group_id: str, topic_names: Iterable[str]) ->
     """The group is stable and its members own every partition of `topic_names`."""
     from confluent_kafka import ConsumerGroupState
 
+    topic_names = list(topic_names)
     wanted = {(tp.topic, tp.partition) for tp in probe._partitions(topic_names)}
     try:
+        probe.committed(group_id, topic_names)  # the group's coordinator is up (see LagProbe)
         description = probe.client.describe_consumer_groups([group_id], request_timeout=probe.timeout_s)[group_id].result()
     except KafkaException:
         return False

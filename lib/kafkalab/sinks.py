@@ -552,9 +552,11 @@ class CsvSink(Component):
     def step(self) -> None:
         first = self.consumer.poll(POLL_TIMEOUT_S)
         if first is None:
-            # Idle: commit what the throttle held back; a transaction marker may also have
-            # moved the position past the last record.
-            self._commit(asynchronous=True, throttle=False)
+            # Idle: commit what the throttle held back (once COMMIT_INTERVAL_S has passed:
+            # at a low rate every record is followed by an idle poll, and a commit per record
+            # is a replicated write per record); a transaction marker may also have moved
+            # the position past the last record.
+            self._commit(asynchronous=True)
             return
         limit = self.settings.max_batch - 1
         left = self.messages_left()

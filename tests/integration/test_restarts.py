@@ -74,7 +74,7 @@ def committed_equals_written(bootstrap: str, group: str, topic: str, csv_path: P
     for r in read_rows(csv_path):
         p, o = int(r["kafka_partition"]), int(r["kafka_offset"])
         written[p] = max(written.get(p, -1), o)
-    committed = {p: o for (t, p), o in LagProbe(bootstrap).committed(group).items() if t == topic}
+    committed = {p: o for (t, p), o in LagProbe(bootstrap).committed(group, [topic]).items()}
     assert committed == {p: o + 1 for p, o in written.items()}, (committed, written)
 
 

@@ -42,7 +42,7 @@ def test_trade_generator_notebook(bootstrap, new_topic, tmp_path):
     topic = new_topic(3)
     run = papermill("generator_trades.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
                     results_dir=tmp_path, trades_topic=topic, rate_hz=100, max_messages=40, max_seconds=60,
-                    serializer="avro", acked_csv="acked.csv")
+                    serializer="avro", acked_csv="acked.csv", producer_settings="linger.ms=0,compression.type=zstd")
     assert run.returncode == 0, run.stderr[-3000:]
     records = read_all(bootstrap, topic)
     trades = [serde.decode(m.value(), m.headers()) for m in records]
@@ -92,3 +92,15 @@ def test_generator_notebook_fails_with_one_line_on_a_bad_serializer(bootstrap, n
                     trades_topic=new_topic(1), serializer="xml", max_messages=5)
     assert run.returncode != 0
     assert "unknown serializer 'xml'; choose one of json, msgpack, avro" in run.stderr
+
+
+@pytest.mark.parametrize("settings, words", [
+    ("linger.ms", "producer_settings must be comma-separated name=value"),
+    ("no.such.setting=1", "No such configuration property: \"no.such.setting\""),
+])
+def test_generator_notebook_fails_with_one_line_on_bad_producer_settings(bootstrap, new_topic, tmp_path,
+                                                                         settings, words):
+    run = papermill("generator_trades.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
+                    trades_topic=new_topic(1), producer_settings=settings, max_messages=5)
+    assert run.returncode != 0
+    assert words in run.stderr, run.stderr[-2000:]

@@ -25,6 +25,7 @@ def test_environment_is_read(tmp_path):
         lab_config.ENV_RESULTS_DIR: str(tmp_path / "out"),
         lab_config.ENV_BASE_PORT: "30092",
         lab_config.ENV_BROKER_HEAP_MB: "768",
+        lab_config.ENV_BROKER_GC: " ZGC ",
     }
     cfg = lab_config.load(env)
     assert cfg.bootstrap_servers == "kafka-1:19092,kafka-2:19092"
@@ -32,6 +33,7 @@ def test_environment_is_read(tmp_path):
     assert cfg.results_dir == tmp_path / "out"
     assert cfg.cluster.bootstrap_servers == "127.0.0.1:30092,127.0.0.1:30094,127.0.0.1:30096"
     assert cfg.cluster.heap_mb == 768
+    assert cfg.cluster.broker_gc == "zgc"
 
 
 def test_overrides_beat_the_environment_and_empty_means_not_given(tmp_path):
@@ -51,6 +53,7 @@ def test_overrides_beat_the_environment_and_empty_means_not_given(tmp_path):
         ({lab_config.ENV_BASE_PORT: "80"}, ["KAFKALAB_BASE_PORT", "1024", "(got 80)"]),
         ({lab_config.ENV_BROKER_HEAP_MB: "1e9"}, ["KAFKALAB_BROKER_HEAP_MB", "whole number"]),
         ({lab_config.ENV_START_TIMEOUT_S: "-3"}, ["KAFKALAB_START_TIMEOUT_S", "positive"]),
+        ({lab_config.ENV_BROKER_GC: "cms"}, ["KAFKALAB_BROKER_GC", "g1, zgc", "'cms'"]),
     ],
 )
 def test_bad_settings_give_one_line_errors_naming_the_variable(env, words):
@@ -84,3 +87,18 @@ def test_serializer_is_chosen_per_topic_with_a_default():
     assert mixed.serializer_for("trades") == "msgpack"
     only_pairs = lab_config.load({lab_config.ENV_SERIALIZER: "orderbooks=avro"})
     assert only_pairs.serializer_for("trades") == lab_config.DEFAULT_SERIALIZER
+
+
+def test_client_settings_parameter_is_name_value_pairs():
+    parse = lab_config.parse_client_settings
+    assert parse(" linger.ms=0 , compression.type = zstd,") == {"linger.ms": "0", "compression.type": "zstd"}
+    assert parse("") == parse(None) == {}
+    assert parse({"linger.ms": 0}) == {"linger.ms": 0}
+
+
+@pytest.mark.parametrize("text", ["linger.ms", "linger.ms=", "=0", "linger.ms=0,acks"])
+def test_bad_client_settings_give_one_line_error_naming_the_parameter(text):
+    with pytest.raises(ConfigError) as err:
+        lab_config.parse_client_settings(text)
+    assert "\n" not in str(err.value)
+    assert "producer_settings must be comma-separated name=value" in str(err.value)

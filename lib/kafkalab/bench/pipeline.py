@@ -23,10 +23,9 @@ Per load:
   (The processor's lag never reaches 0 while trades flow: it commits the oldest record
   of a still-open window, about 1.5 s of records.)
 
-The trade generator runs with linger.ms=0 (PRODUCER_LINGER_MS, see below), started as
-its own `python -c` process because its notebook has no producer-settings parameter;
-one extra first load at the lowest rate keeps the application's default linger.ms
-(clients.RELIABLE_PRODUCER) to show what that setting costs.
+The trade generator runs its notebook with producer_settings "linger.ms=0"
+(PRODUCER_LINGER_MS, see below); one extra first load at the lowest rate keeps the
+application's default linger.ms (clients.RELIABLE_PRODUCER) to show what that setting costs.
 
 After the grid (10 Hz .. as fast as the generator goes), BISECT_STEPS more loads
 between the highest sustained and the lowest unsustained one narrow down the highest
@@ -53,10 +52,8 @@ Columns:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -99,41 +96,6 @@ WARMUP_S = 1.0
 # still form by themselves while a request is in flight. One extra load at 10 Hz keeps
 # the application's default (clients.RELIABLE_PRODUCER) for comparison.
 PRODUCER_LINGER_MS = 0
-
-# The trade generator's notebook has no producer-settings parameter, so the experiment
-# starts the same component class (generators.TradeGenerator, same run_component loop,
-# same stop file) with `python -c` to set linger.ms. The other components run their
-# notebooks under papermill, as `kafkalab run` does.
-GENERATOR_SCRIPT = """
-import json, sys
-from kafkalab import config
-from kafkalab.component import run_component
-from kafkalab.generators import TradeGenerator
-p = json.loads(sys.argv[1])
-lab = config.load(bootstrap_servers=p["bootstrap_servers"], serializer=p["serializer"])
-generator = TradeGenerator(lab, rate_hz=p["rate_hz"], topic=p["trades_topic"],
-                           producer_overrides={"linger.ms": p["linger_ms"]})
-run_component(generator, interactive=False, max_seconds=p["max_seconds"], stop_file=p["stop_file"])
-"""
-
-
-class GeneratorProcess(ComponentProcess):
-    """The trade generator component in its own process, with producer settings we choose."""
-
-    def __init__(self, spec, config: LabConfig, linger_ms: int):
-        super().__init__(spec, config)
-        self.linger_ms = linger_ms
-
-    def check(self) -> None:
-        pass  # no notebook involved
-
-    def command(self) -> list[str]:
-        p = self.spec.parameters
-        params = {"bootstrap_servers": p["bootstrap_servers"], "serializer": p["serializer"],
-                  "rate_hz": p["rate_hz"], "trades_topic": p["trades_topic"], "max_seconds": p["max_seconds"],
-                  "linger_ms": self.linger_ms, "stop_file": str(self.stop_file)}
-        return [sys.executable, "-c", GENERATOR_SCRIPT, json.dumps(params)]
-
 
 @dataclass
 class LoadResult:
@@ -283,10 +245,9 @@ class PipelineBench:
     def _generator(self, rate_hz: float, linger_ms: int, seconds: float) -> ComponentProcess:
         base = next(s for s in self.plan.components(self.config) if s.name == "generator_trades")
         self.generator_runs += 1
-        spec = replace(base, name="generator_trades",
-                       parameters={**base.parameters, "rate_hz": rate_hz if rate_hz else "max",
-                                   "max_seconds": seconds})
-        proc = GeneratorProcess(spec, self.config, linger_ms)
+        spec = replace(base, parameters={**base.parameters, "rate_hz": rate_hz if rate_hz else "max",
+                                         "max_seconds": seconds, "producer_settings": f"linger.ms={linger_ms}"})
+        proc = ComponentProcess(spec, self.config)
         proc.executed = self.config.runs_dir / f"generator_trades-{self.generator_runs}.ipynb"
         proc.log_path = self.config.runs_dir / f"generator_trades-{self.generator_runs}.log"
         return proc
