@@ -259,8 +259,8 @@ def wait_for_preferred_leaders(bootstrap_servers: str, timeout_s: float = 30.0, 
     every partition until the controller's periodic rebalance moves leadership back
     (leader.imbalance.check.interval.seconds; it leaves up to 10 % per broker alone).
     One broker doing all the leaders' work is the slowest cluster there is.
-    (The explicit ElectLeaders admin call is not used: in librdkafka 2.16 it can abort the
-    process with an `eonce->refcnt` assertion.)
+    (AdminClient.elect_leaders is not used: confluent-kafka 2.16.1 raises SystemError for
+    any of its timeout keywords.)
     """
     deadline = time.monotonic() + timeout_s
     while True:

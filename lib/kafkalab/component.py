@@ -36,6 +36,10 @@ session* (jupyter_client uses start_new_session=True). So:
      installed by `run_loop` requests the same clean stop; papermill then exits 0.
   Either way, wait for papermill to exit (a flush can take a few seconds; allow
   `clients.FLUSH_TIMEOUT_S` + 10 s) before killing anything harder.
+- A runner that dies without stopping its components (kill -9, a crash) would leave them
+  running for good, each in its own session. So the runner names itself in
+  KAFKALAB_SUPERVISOR and the loop, at each stop-file check, stops cleanly once that
+  process is gone (`supervisor_alive`).
 
 Progress: headless runs print one counter line every `progress_every_s` seconds
 (a log line reads well in papermill output and in `docker logs`); interactive runs
@@ -44,6 +48,7 @@ show live counters in the widgets (see kafkalab.widgets).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -53,6 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import config
 from .errors import ConfigError
 
 STOP_FILE_CHECK_S = 0.5
@@ -202,6 +208,7 @@ def run_loop(component: Component, bounds: Bounds = Bounds(), *,
     """
     restore = _install_signal_handlers(component)
     stop_file = Path(bounds.stop_file) if bounds.stop_file else None
+    supervisor = config.supervisor()
     try:
         with ExitStack() as stack:
             component.bounds = bounds  # a step that works in batches may look at the bounds
@@ -215,9 +222,14 @@ def run_loop(component: Component, bounds: Bounds = Bounds(), *,
                     break
                 if bounds.max_messages and component.message_count() >= bounds.max_messages:
                     break
-                if stop_file is not None and next(check_file) and stop_file.exists():
-                    print(f"{component.name}: stop file {stop_file} found, stopping cleanly", flush=True)
-                    break
+                if next(check_file):
+                    if stop_file is not None and stop_file.exists():
+                        print(f"{component.name}: stop file {stop_file} found, stopping cleanly", flush=True)
+                        break
+                    if supervisor is not None and not supervisor_alive(*supervisor):
+                        print(f"{component.name}: the process that started it (pid {supervisor[0]}) is gone, "
+                              f"stopping cleanly", flush=True)
+                        break
                 component.step()
                 if progress is not None and next(report):
                     progress(_progress_line(component))
@@ -248,9 +260,7 @@ def run_component(component: Component, *, interactive: bool | None = None,
     """
     bounds = Bounds(float(max_seconds or 0), int(max_messages or 0), str(stop_file or ""))
     if interactive is None:
-        from .config import in_jupyter_server
-
-        interactive = in_jupyter_server()
+        interactive = config.in_jupyter_server()
     if interactive:
         from .widgets import ComponentPanel
 
@@ -267,6 +277,23 @@ def run_component(component: Component, *, interactive: bool | None = None,
     echo(f"{component.summary()} in {component.elapsed_s:.1f} s")
     sys.stdout.flush()
     return counters
+
+
+def supervisor_token() -> str:
+    """This process as a supervisor, for KAFKALAB_SUPERVISOR: "<pid>:<start time>"."""
+    import psutil
+
+    return f"{os.getpid()}:{psutil.Process().create_time()}"
+
+
+def supervisor_alive(pid: int, started: float) -> bool:
+    """The supervisor process still runs (the start time guards against a reused pid)."""
+    import psutil
+
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 0.01
+    except psutil.Error:
+        return False
 
 
 def kernel_pids(papermill_pid: int) -> list[int]:

@@ -28,6 +28,8 @@ ENV_BROKER_HEAP_MB = "KAFKALAB_BROKER_HEAP_MB"
 ENV_BROKER_GC = "KAFKALAB_BROKER_GC"
 ENV_START_TIMEOUT_S = "KAFKALAB_START_TIMEOUT_S"
 ENV_HOME = "KAFKALAB_HOME"
+# Set by the runner for the components it starts: "<pid>:<process start time>" of the runner.
+ENV_SUPERVISOR = "KAFKALAB_SUPERVISOR"
 # Set by jupyter_server for the kernels it starts (JupyterLab), not by papermill.
 ENV_JUPYTER_SESSION = "JPY_SESSION_NAME"
 
@@ -43,6 +45,7 @@ ENV_VARS = (
     ENV_BROKER_GC,
     ENV_START_TIMEOUT_S,
     ENV_HOME,
+    ENV_SUPERVISOR,
     ENV_JUPYTER_SESSION,
 )
 
@@ -229,6 +232,19 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> LabConfig:
         cluster=cluster,
     )
     return config.with_overrides(**overrides)
+
+
+def supervisor(env: Mapping[str, str] | None = None) -> tuple[int, float] | None:
+    """(pid, start time) of the process that started this component, if one did (KAFKALAB_SUPERVISOR)."""
+    raw = (os.environ if env is None else env).get(ENV_SUPERVISOR, "").strip()
+    if not raw:
+        return None
+    pid, _, started = raw.partition(":")
+    try:
+        return int(pid), float(started)
+    except ValueError:
+        raise ConfigError(f"{ENV_SUPERVISOR} must be <pid>:<start time> (got {raw!r}); "
+                          f"it is set by `kafkalab run`, not by hand") from None
 
 
 def in_jupyter_server(env: Mapping[str, str] | None = None) -> bool:

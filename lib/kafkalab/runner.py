@@ -39,7 +39,8 @@ from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException
 from confluent_kafka.admin import OffsetSpec
 
 from . import clients, topics
-from .config import LabConfig
+from .component import supervisor_token
+from .config import ENV_SUPERVISOR, LabConfig
 from .errors import LabError
 from .sinks import BOOK_FEATURES_CSV, CANDLES_CSV, TRADES_CSV
 
@@ -278,7 +279,10 @@ class ComponentProcess:
         with self.log_path.open("w") as log:
             # Own session: a terminal Ctrl-C reaches the runner only, which then stops
             # every component through its stop file (papermill itself would die at once).
-            self.popen = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+            # KAFKALAB_SUPERVISOR: the component stops by itself should this process die
+            # without stopping it (component.run_loop).
+            env = {**os.environ, ENV_SUPERVISOR: supervisor_token()}
+            self.popen = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                           stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True)
 
     def request_stop(self) -> None:

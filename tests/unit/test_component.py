@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from contextlib import ExitStack
 
+import psutil
 import pytest
 
-from kafkalab.component import Bounds, Component, Counters, run_component, run_loop
+from kafkalab import config as lab_config
+from kafkalab.component import Bounds, Component, Counters, run_component, run_loop, supervisor_alive, supervisor_token
 from kafkalab.errors import ConfigError
 
 
@@ -71,6 +75,27 @@ def test_stop_file(tmp_path):
     component = Ticker(on_tick=lambda c: c.counters["ticks"] == 20 and stop.touch())
     run_loop(component, Bounds(max_seconds=30, stop_file=str(stop)))
     assert component.counters["ticks"] >= 20 and component.events[-2:] == ["finish", "closed"]
+
+
+def test_supervisor_token_names_this_process_and_a_reused_pid_is_not_it():
+    pid, started = lab_config.supervisor({lab_config.ENV_SUPERVISOR: supervisor_token()})
+    assert pid == os.getpid() and supervisor_alive(pid, started)
+    assert not supervisor_alive(pid, started - 3600)  # same pid, another process
+
+
+def test_loop_stops_cleanly_once_its_supervisor_is_gone(monkeypatch):
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    monkeypatch.setenv(lab_config.ENV_SUPERVISOR, f"{runner.pid}:{psutil.Process(runner.pid).create_time()}")
+
+    def kill_runner(component):
+        if component.counters["ticks"] == 20:
+            runner.kill()
+            runner.wait()
+
+    component = Ticker(on_tick=kill_runner)
+    run_loop(component, Bounds(max_seconds=30))
+    assert component.counters["ticks"] >= 20 and component.elapsed_s < 10
+    assert component.events[-2:] == ["finish", "closed"]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

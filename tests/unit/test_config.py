@@ -102,3 +102,10 @@ def test_bad_client_settings_give_one_line_error_naming_the_parameter(text):
         lab_config.parse_client_settings(text)
     assert "\n" not in str(err.value)
     assert "producer_settings must be comma-separated name=value" in str(err.value)
+
+
+def test_supervisor_is_read_and_a_bad_one_named():
+    assert lab_config.supervisor({}) is None
+    assert lab_config.supervisor({lab_config.ENV_SUPERVISOR: "123:1700000000.25"}) == (123, 1700000000.25)
+    with pytest.raises(ConfigError, match="KAFKALAB_SUPERVISOR must be <pid>:<start time>"):
+        lab_config.supervisor({lab_config.ENV_SUPERVISOR: "123"})

@@ -7,6 +7,7 @@ results/bench/generator.csv:
 
     mode            max (rate "max": as fast as it can go) | paced (a target rate)
     settings        defaults (clients.RELIABLE_PRODUCER: linger.ms 5, lz4) |
+                    linger-0 (defaults with linger.ms 0: no wait for a batch to fill) |
                     tuned (linger.ms 50, batch.size 1 MB, a 1M-record local queue) |
                     tuned-errors-only (tuned + delivery.report.only.error: no callback per record)
     serializer      json | msgpack | avro
@@ -38,6 +39,8 @@ EXPERIMENT = "generator"
 PARTITIONS = 6
 SETTINGS: dict[str, dict] = {
     "defaults": {},
+    # the low-latency choice (pipeline benchmark, 10 Hz): what sending at once costs at full speed
+    "linger-0": {"linger.ms": 0},
     "tuned": {"linger.ms": 50, "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000},
     # + delivery reports for failures only: no Python callback per record (acked is then
     # produced - failed - still queued, exact after the final flush)
