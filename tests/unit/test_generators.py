@@ -10,7 +10,7 @@ import pytest
 
 from kafkalab.errors import ConfigError
 from kafkalab.generators import (DEFAULT_SYMBOLS, MAX_LEVELS, MIN_LEVELS, SYMBOLS, MarketSimulator, fair_price,
-                                 in_burst, parse_rate, parse_symbols)
+                                 SEND_AT_ONCE_BELOW_HZ, in_burst, parse_rate, parse_symbols, rate_producer_defaults)
 
 T0 = 1_700_000_000_000_000
 MS = 1_000
@@ -138,3 +138,8 @@ def test_default_symbols_spread_over_partitions():
     for partitions, per_partition in ((6, 1), (3, 2)):
         spread = Counter(zlib.crc32(s.encode()) % partitions for s in DEFAULT_SYMBOLS)
         assert sorted(spread.values()) == [per_partition] * partitions
+
+
+def test_paced_generators_send_at_once_and_fast_ones_batch():
+    assert rate_producer_defaults(10.0) == rate_producer_defaults(SEND_AT_ONCE_BELOW_HZ) == {"linger.ms": 0}
+    assert rate_producer_defaults(1000.0) == {} and rate_producer_defaults(0.0) == {}  # 0 = as fast as possible

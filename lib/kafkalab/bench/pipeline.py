@@ -23,9 +23,10 @@ Per load:
   (The processor's lag never reaches 0 while trades flow: it commits the oldest record
   of a still-open window, about 1.5 s of records.)
 
-The trade generator runs its notebook with producer_settings "linger.ms=0"
-(PRODUCER_LINGER_MS, see below); one extra first load at the lowest rate keeps the
-application's default linger.ms (clients.RELIABLE_PRODUCER) to show what that setting costs.
+The trade generator runs its notebook with the linger.ms it picks by itself for the
+rate (generators.rate_producer_defaults: 0 up to 100/s, the producer default 5 above;
+passed explicitly as producer_settings so the CSV records it); one extra first load at
+the lowest rate uses linger.ms=5 to show what batching costs there.
 
 After the grid (10 Hz .. as fast as the generator goes), BISECT_STEPS more loads
 between the highest sustained and the lowest unsustained one narrow down the highest
@@ -70,6 +71,7 @@ from ..errors import LabError
 from ..runner import (ComponentProcess, LagProbe, Pipeline, PipelineError, PipelineGroups, PipelinePlan,
                       PipelineTopics)
 from ..sinks import CANDLES_COLUMNS, DEFAULT_MAX_BATCH, SINK_CONSUMER, TRADES_COLUMNS
+from ..generators import rate_producer_defaults
 from ..topics import spec as topic_spec
 from .common import append_rows
 from .harness import LoadProbe, delete_topics_now
@@ -91,11 +93,12 @@ GENERATOR_START_S = 90.0
 # records wait: those records measure start-up, not the pipeline. Left out of the latency.
 WARMUP_S = 1.0
 
-# Low-latency producer settings for the trade generator in this experiment: send at once
-# (linger.ms=0) instead of waiting up to 5 ms to fill a batch. At high rates batches
-# still form by themselves while a request is in flight. One extra load at 10 Hz keeps
-# the application's default (clients.RELIABLE_PRODUCER) for comparison.
-PRODUCER_LINGER_MS = 0
+BATCHING_LINGER_MS = clients.RELIABLE_PRODUCER["linger.ms"]
+
+
+def generator_linger_ms(rate_hz: float) -> int:
+    """The linger.ms the trade generator uses by itself at this rate."""
+    return int(rate_producer_defaults(rate_hz).get("linger.ms", BATCHING_LINGER_MS))
 
 @dataclass
 class LoadResult:
@@ -108,7 +111,7 @@ class LoadResult:
     processor_lag: np.ndarray
     drain_s: float
     cpu: dict
-    producer_linger_ms: int = PRODUCER_LINGER_MS
+    producer_linger_ms: int = 0
     produced: int = 0  # records the trades topic grew by during the load (Kafka's count)
 
 
@@ -252,9 +255,10 @@ class PipelineBench:
         proc.log_path = self.config.runs_dir / f"generator_trades-{self.generator_runs}.log"
         return proc
 
-    def measure(self, rate_hz: float, bar: tqdm, linger_ms: int = PRODUCER_LINGER_MS,
+    def measure(self, rate_hz: float, bar: tqdm, linger_ms: int | None = None,
                 seconds: float | None = None) -> LoadResult:
         seconds = seconds or self.seconds
+        linger_ms = generator_linger_ms(rate_hz) if linger_ms is None else linger_ms
         self.trades.skip_to_end()
         self.candles.skip_to_end()
         t = self.topics
@@ -386,8 +390,7 @@ def run(config: LabConfig, quick: bool = False) -> None:
         bench.start()
         steps = 1 + len(loads) + (0 if quick else BISECT_STEPS)
         with tqdm(total=steps, desc="pipeline bench", unit="load") as bar:
-            default_linger = clients.RELIABLE_PRODUCER["linger.ms"]
-            for rate, linger in [(loads[0], default_linger), *((r, PRODUCER_LINGER_MS) for r in loads)]:
+            for rate, linger in [(loads[0], BATCHING_LINGER_MS), *((r, None) for r in loads)]:
                 long = not quick and 0 < rate <= LONG_LOAD_MAX_HZ
                 rows.append(row_for(bench.measure(rate, bar, linger, LONG_LOAD_SECONDS if long else None),
                                     settings, fsync))
