@@ -255,12 +255,7 @@ def wait_for_preferred_leaders(bootstrap_servers: str, timeout_s: float = 30.0, 
     """Wait until at most `tolerance` of all partitions are led by a replica other than
     their preferred one (the first replica); returns whether that happened in time.
 
-    Nodes of a restarted cluster come up one after another and the first one up leads
-    every partition until the controller's periodic rebalance moves leadership back
-    (leader.imbalance.check.interval.seconds; it leaves up to 10 % per broker alone).
-    One broker doing all the leaders' work is the slowest cluster there is.
-    (AdminClient.elect_leaders is not used: confluent-kafka 2.16.1 raises SystemError for
-    any of its timeout keywords.)
+    (See cluster.LocalCluster._elect_preferred_leaders for why that matters.)
     """
     deadline = time.monotonic() + timeout_s
     while True:

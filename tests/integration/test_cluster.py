@@ -14,7 +14,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 
 from kafkalab import config as lab_config
 from kafkalab.clients import (KafkaUnavailable, admin, describe_cluster, describe_partitions, producer, read_messages,
-                              wait_for_full_isr, wait_for_preferred_leaders)
+                              wait_for_full_isr)
 
 
 class Acked:
@@ -141,9 +141,6 @@ def test_losing_a_broker_mid_run_loses_no_acknowledged_record(kafka_cluster, new
     # the broker rejoins (registered and unfenced) and its replicas catch up again
     assert wait_for_brokers(bootstrap, (1, 2, 3), timeout_s=90)
     wait_for_full_isr(bootstrap, [topic, "trades"], timeout_s=90)
-    # ...and leads its partitions again: the controller moves leadership back by itself
-    # (leader.imbalance.check.interval.seconds=10), not after Kafka's default 5 minutes
-    assert wait_for_preferred_leaders(bootstrap, timeout_s=45, tolerance=0.0), describe_partitions(bootstrap, [topic])
 
 
 def test_cli_status_shows_three_brokers_and_partitions(kafka_cluster):
