@@ -251,7 +251,9 @@ class LocalCluster:
         Kafka's own tool, not AdminClient.elect_leaders (confluent-kafka 2.16.1 raises
         SystemError for its timeout keywords).
         """
-        command = [java, "-Xmx128m", f"-Dlog4j2.configurationFile={dist.log4j_config}", "-cp", dist.classpath,
+        logs = self.config.run_dir / "leader-election"  # the tool's own log4j output (server.log)
+        command = [java, "-Xmx128m", f"-Dlog4j2.configurationFile={dist.log4j_config}", f"-Dkafka.logs.dir={logs}",
+                   "-cp", dist.classpath,
                    "org.apache.kafka.tools.LeaderElectionCommand", "--bootstrap-server", self.bootstrap_servers,
                    "--election-type", "preferred", "--all-topic-partitions"]
         for _ in range(ELECTION_ATTEMPTS):  # a replica still catching up cannot lead yet: try again
