@@ -77,9 +77,9 @@ class ClusterView:
 
 def describe_cluster(bootstrap_servers: str, timeout_s: float = 5.0) -> ClusterView:
     """What the cluster says about itself; raises KafkaUnavailable if nobody answers."""
-    # A fresh handle on purpose: a kept one waits on the controller it last saw, which
-    # may be the broker that was just killed.
-    client = AdminClient(base_config(bootstrap_servers, **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)}))
+    # A fresh handle (admin() makes one per call): a kept one waits on the controller it
+    # last saw, which may be the broker that was just killed.
+    client = admin(bootstrap_servers, **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
     try:
         result = client.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
     except Exception as exc:  # KafkaException or a future timeout: same meaning here
