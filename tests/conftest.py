@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.clients import delete_topics, ensure_topics
-from kafkalab.cluster import LocalCluster
-from kafkalab.topics import TopicSpec
+from kafkalab.transports.kafka.clients import delete_topics, ensure_topics
+from kafkalab.transports.kafka.cluster import LocalCluster
+from kafkalab.transports.kafka.topics import TopicSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import config as lab_config
-from .errors import LabError
+from kafkalab import config as lab_config
+from kafkalab.errors import LabError
 
 
 def _cluster(args) -> int:
-    from .clients import describe_cluster, describe_partitions
-    from .cluster import LocalCluster
+    from kafkalab.transports.kafka.clients import describe_cluster, describe_partitions
+    from kafkalab.transports.kafka.cluster import LocalCluster
 
     cfg = lab_config.load()
     cluster = LocalCluster(cfg.cluster)
@@ -41,8 +41,8 @@ def _cluster(args) -> int:
 
 
 def _topics(args) -> int:
-    from .clients import describe_partitions, ensure_topics, require_reachable
-    from .topics import TOPICS
+    from kafkalab.transports.kafka.clients import describe_partitions, ensure_topics, require_reachable
+    from kafkalab.transports.kafka.topics import TOPICS
 
     cfg = lab_config.load(bootstrap_servers=args.bootstrap_servers)
     require_reachable(cfg.bootstrap_servers, timeout_s=args.wait)
@@ -58,21 +58,21 @@ def _topics(args) -> int:
 
 
 def _run(args) -> int:
-    from .runner import run_pipeline
+    from kafkalab.pipeline.runner import run_pipeline
 
     cfg = lab_config.load(serializer=args.serializer)
     return run_pipeline(cfg, seconds=args.seconds, trade_rate_hz=args.trade_rate)
 
 
 def _bench(args) -> int:
-    from .bench import run_experiment
+    from kafkalab.bench import run_experiment
 
     cfg = lab_config.load()
     return run_experiment(cfg, args.experiment, quick=args.quick)
 
 
 def _report(args) -> int:
-    from .report import render_report
+    from kafkalab.report.render import render_report
 
     render_report(lab_config.load())
     return 0

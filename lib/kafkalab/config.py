@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
-from .errors import ConfigError
+from kafkalab.errors import ConfigError
 
 # Pinned in one place. docker-compose.yml uses the same version (a test checks it).
 KAFKA_VERSION = "4.3.1"

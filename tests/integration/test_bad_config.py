@@ -25,9 +25,9 @@ import psutil
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.clients import KafkaUnavailable
+from kafkalab.transports.kafka.clients import KafkaUnavailable
 from kafkalab.errors import ConfigError, LabError
-from kafkalab.kafka_dist import dist_for
+from kafkalab.transports.kafka.dist import dist_for
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKALAB = [sys.executable, "-m", "kafkalab.cli"]
@@ -119,9 +119,9 @@ def test_cli_malformed_bootstrap():
 
 def _components(bootstrap: str, results_dir: str = "", serializer: str = "", **topics: str):
     """Each component's notebook entry point, bounded, as zero-argument callables."""
-    from kafkalab.generators import run_orderbook_generator, run_trade_generator
-    from kafkalab.processor import run_market_processor
-    from kafkalab.sinks import run_candles_sink, run_trades_sink
+    from kafkalab.transports.kafka.generator import run_orderbook_generator, run_trade_generator
+    from kafkalab.transports.kafka.processor import run_market_processor
+    from kafkalab.transports.kafka.sink import run_candles_sink, run_trades_sink
 
     cfg = lab_config.load(bootstrap_servers=bootstrap, results_dir=results_dir, serializer=serializer)
     common = {"interactive": False, "max_seconds": 20}
@@ -221,7 +221,7 @@ def test_sink_unwritable_results_folder(name, bootstrap, tmp_path):
 
 
 def test_generator_unwritable_acked_file(bootstrap, tmp_path):
-    from kafkalab.generators import run_trade_generator
+    from kafkalab.transports.kafka.generator import run_trade_generator
 
     cfg = lab_config.load(bootstrap_servers=bootstrap, results_dir=str(blocked_dir(tmp_path)))
     with pytest.raises(ConfigError) as err:
@@ -238,7 +238,7 @@ def test_generator_unwritable_acked_file(bootstrap, tmp_path):
     ({"max_seconds": -1}, ("max_seconds",)),
 ])
 def test_generator_bad_parameters(kwargs, words, bootstrap):
-    from kafkalab.generators import run_trade_generator
+    from kafkalab.transports.kafka.generator import run_trade_generator
 
     with pytest.raises(ConfigError) as err:
         run_trade_generator(lab_config.load(bootstrap_servers=bootstrap), interactive=False,

@@ -39,15 +39,16 @@ import msgpack
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from kafkalab import clients, serde
+from kafkalab.transports.kafka import clients
+from kafkalab.core import serde
 from kafkalab import config as lab_config
-from kafkalab.component import Bounds, run_loop
-from kafkalab.deadletters import H_COMPONENT, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
-from kafkalab.generators import DEFAULT_SYMBOLS, MarketSimulator, TradeGenerator
-from kafkalab.models import Candle, OrderBook, Trade, now_us
-from kafkalab.processor import MarketProcessor, Topics
-from kafkalab.serde.codecs import avro_encode
-from kafkalab.sinks import CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets, trades_target
+from kafkalab.runtime.loop import Bounds, run_loop
+from kafkalab.transports.kafka.deadletters import H_COMPONENT, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
+from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, MarketSimulator, TradeGenerator
+from kafkalab.core.models import Candle, OrderBook, Trade, now_us
+from kafkalab.transports.kafka.processor import MarketProcessor, Topics
+from kafkalab.core.serde.codecs import avro_encode
+from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets, trades_target
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -7,7 +7,7 @@ import pytest
 
 from kafkalab import config as lab_config
 from kafkalab.bench import run_experiment
-from kafkalab.clients import RELIABLE_PRODUCER
+from kafkalab.transports.kafka.clients import RELIABLE_PRODUCER
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

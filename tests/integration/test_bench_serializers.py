@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab import serde
+from kafkalab.core import serde
 from kafkalab.bench import run_experiment
 from kafkalab.bench.serializers import MESSAGE_TYPES, QUICK, THROUGHPUT_TYPES, sample_messages
 

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource, ResourceType
 
 from kafkalab import config as lab_config
-from kafkalab.clients import (KafkaUnavailable, admin, describe_cluster, describe_partitions, producer, read_messages,
+from kafkalab.transports.kafka.clients import (KafkaUnavailable, admin, describe_cluster, describe_partitions, producer, read_messages,
                               wait_for_full_isr)
 
 

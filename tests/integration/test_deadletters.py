@@ -9,9 +9,10 @@ import time
 import pytest
 from confluent_kafka import TopicPartition
 
-from kafkalab import clients, models, serde
-from kafkalab.deadletters import DeadLetterError, DeadLetters
-from kafkalab.models import InvalidMessage, Trade
+from kafkalab.transports.kafka import clients
+from kafkalab.core import models, serde
+from kafkalab.transports.kafka.deadletters import DeadLetterError, DeadLetters
+from kafkalab.core.models import InvalidMessage, Trade
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.clients import delete_topics
-from kafkalab.runner import PipelineError, PipelineGroups, PipelinePlan, PipelineTopics, group_lag, run_plan
+from kafkalab.transports.kafka.clients import delete_topics
+from kafkalab.pipeline.runner import PipelineError, PipelineGroups, PipelinePlan, PipelineTopics, group_lag, run_plan
 
 SECONDS = 20.0
 WINDOW_US = 1_000_000

@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from kafkalab import clients, config as lab_config, serde
-from kafkalab.component import Bounds, run_loop
-from kafkalab.deadletters import H_REASON
-from kafkalab.generators import MarketSimulator, TradeGenerator
-from kafkalab.models import Candle, now_us
-from kafkalab.processor import MarketProcessor, Topics, decode_metadata
-from kafkalab.windowing import book_features_of, candles_of
+from kafkalab.transports.kafka import clients
+from kafkalab import config as lab_config
+from kafkalab.core import serde
+from kafkalab.runtime.loop import Bounds, run_loop
+from kafkalab.transports.kafka.deadletters import H_REASON
+from kafkalab.transports.kafka.generator import MarketSimulator, TradeGenerator
+from kafkalab.core.models import Candle, now_us
+from kafkalab.transports.kafka.processor import MarketProcessor, Topics, decode_metadata
+from kafkalab.core.windowing import book_features_of, candles_of
 
 pytestmark = pytest.mark.timeout(240)
 S = 1_000_000
@@ -136,8 +138,8 @@ def _wait_for(condition, timeout_s: float) -> None:
 PROCESSOR_SCRIPT = """
 import sys
 from kafkalab import config
-from kafkalab.component import run_component
-from kafkalab.processor import MarketProcessor, Topics
+from kafkalab.runtime.loop import run_component
+from kafkalab.transports.kafka.processor import MarketProcessor, Topics
 topics = Topics(*sys.argv[4:9])
 cfg = config.load(bootstrap_servers=sys.argv[1])
 run_component(MarketProcessor(cfg, group_id=sys.argv[2], instance=sys.argv[3], topics=topics, idle_timeout_ms=1000),

@@ -13,7 +13,7 @@
    kills it at once and its kernel exits within about a second WITHOUT a clean stop
    (ipykernel's parent poller calls os._exit) - the next run resumes from the CSV with
    nothing lost or doubled. (The runner and the compose wrapper therefore stop
-   components through the stop file; see kafkalab.component.)
+   components through the stop file; see kafkalab.runtime.loop.)
 4. Fenced clients recover in place: a sink or the processor whose static group membership
    is taken over (as Kafka does by mistake when a coordinator fails over), and the processor
    whose transactional producer is fenced (fatal), rejoin / restart their clients and
@@ -34,12 +34,13 @@ import pytest
 from confluent_kafka import IsolationLevel, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from kafkalab import clients, serde
+from kafkalab.transports.kafka import clients
+from kafkalab.core import serde
 from kafkalab.bench.reliability import (ComponentProc, PipelineRun, candle_mismatches, ends_with_complete_line,
                                         generator_counters, read_rows, tally)
-from kafkalab.component import kernel_pids
-from kafkalab.models import Trade, now_us
-from kafkalab.runner import LagProbe
+from kafkalab.runtime.loop import kernel_pids
+from kafkalab.core.models import Trade, now_us
+from kafkalab.pipeline.runner import LagProbe
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -83,7 +84,7 @@ def committed_equals_written(bootstrap: str, group: str, topic: str, csv_path: P
 
 def start_in_thread(component) -> tuple[threading.Thread, list[BaseException]]:
     """Run a component's loop (bounded) in a daemon thread; its exception lands in the list."""
-    from kafkalab.component import Bounds, run_loop
+    from kafkalab.runtime.loop import Bounds, run_loop
 
     errors: list[BaseException] = []
 
@@ -290,7 +291,7 @@ def test_a_fenced_sink_rejoins_and_writes_everything_once(bootstrap, new_topic, 
     not sit idle forever - it rejoins, resumes after its CSV and writes every record once."""
     from confluent_kafka import Consumer
 
-    from kafkalab.sinks import SinkSettings, TradesCsvSink, trades_target
+    from kafkalab.transports.kafka.sink import SinkSettings, TradesCsvSink, trades_target
 
     topic, dlq = new_topic(3), new_topic(1, prefix="dlq")
     produce_trades(bootstrap, topic, 1, 1000)
@@ -330,7 +331,7 @@ def test_a_fenced_processor_recovers_and_emits_every_candle_once(intruder_kind, 
     from confluent_kafka import Consumer
 
     from kafkalab import config as lab_config
-    from kafkalab.processor import MarketProcessor, Topics
+    from kafkalab.transports.kafka.processor import MarketProcessor, Topics
 
     names = Topics(new_topic(3, prefix="ft"), new_topic(3, prefix="fb"), new_topic(1, prefix="fc"),
                    new_topic(1, prefix="ff"), new_topic(1, prefix="fd"))

@@ -13,12 +13,12 @@ import time
 
 import psutil
 
-from kafkalab.runner import LagProbe
+from kafkalab.pipeline.runner import LagProbe
 
 RUNNER = """
 import sys, time
 from kafkalab import config
-from kafkalab.runner import Pipeline, PipelinePlan, PipelineTopics
+from kafkalab.pipeline.runner import Pipeline, PipelinePlan, PipelineTopics
 lab = config.load(bootstrap_servers=sys.argv[1], results_dir=sys.argv[2])
 pipeline = Pipeline(lab, PipelinePlan(seconds=0, trade_rate_hz=20, topics=PipelineTopics(trades=sys.argv[3])))
 pipeline.start(["generator_trades"])  # seconds=0: no bound of its own

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
-from kafkalab import clients, serde
+from kafkalab.transports.kafka import clients
+from kafkalab.core import serde
 from kafkalab.errors import LabError
-from kafkalab.models import BookFeatures, Candle, Trade, now_us
-from kafkalab.sinks import (
+from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
+from kafkalab.transports.kafka.sink import (
     BOOK_FEATURES_COLUMNS,
     CANDLES_COLUMNS,
     TRADES_COLUMNS,
@@ -26,7 +27,7 @@ from kafkalab.sinks import (
     candles_targets,
     trades_target,
 )
-from kafkalab.component import Bounds, run_loop
+from kafkalab.runtime.loop import Bounds, run_loop
 
 pytestmark = pytest.mark.timeout(180)
 SYMBOLS = ("BTC", "ETH", "SOL", "ADA")
@@ -166,7 +167,7 @@ def test_unwritable_results_folder_fails_before_consuming(bootstrap, new_topic, 
 
 SINK_SCRIPT = """
 import sys
-from kafkalab.sinks import run_trades_sink
+from kafkalab.transports.kafka.sink import run_trades_sink
 run_trades_sink(bootstrap_servers=sys.argv[1], results_dir=sys.argv[2], trades_topic=sys.argv[3],
                 dead_letters_topic=sys.argv[4], group_id=sys.argv[5], max_batch=int(sys.argv[6]),
                 max_seconds=float(sys.argv[7]), interactive=False)
@@ -218,9 +219,9 @@ def test_kill_9_mid_run_then_restart_leaves_no_duplicate_and_no_gap(bootstrap, n
 
 
 def test_a_recreated_topic_starts_a_new_csv_instead_of_skipping_its_records(bootstrap, new_topic, group_id, tmp_path):
-    from kafkalab.clients import delete_topics, ensure_topics
-    from kafkalab.sinks import topic_id
-    from kafkalab.topics import TopicSpec
+    from kafkalab.transports.kafka.clients import delete_topics, ensure_topics
+    from kafkalab.transports.kafka.sink import topic_id
+    from kafkalab.transports.kafka.topics import TopicSpec
 
     topic, dlq = new_topic(partitions=1), new_topic(partitions=1, prefix="dlq")
     produce(bootstrap, topic, make_trades(5))

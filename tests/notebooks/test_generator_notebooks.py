@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from kafkalab import clients, serde
-from kafkalab.generators import MarketSimulator
-from kafkalab.models import now_us
-from kafkalab.windowing import candles_of
+from kafkalab.transports.kafka import clients
+from kafkalab.core import serde
+from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.models import now_us
+from kafkalab.core.windowing import candles_of
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(240)

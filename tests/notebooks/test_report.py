@@ -23,7 +23,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from kafkalab import config as lab_config
-from kafkalab.report import render_report
+from kafkalab.report.render import render_report
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "report.ipynb"
@@ -100,7 +100,7 @@ def test_report_renders_from_an_empty_results_folder(tmp_path):
     assert any(e.name in ("img", "svg") for e in sections["2.1 Component diagram"]), \
         "no component diagram: is Graphviz installed (apt-get install graphviz)?"
     # Settings are read from the code: the topic table names every declared topic.
-    from kafkalab.topics import TOPICS
+    from kafkalab.transports.kafka.topics import TOPICS
 
     assert all(f"<code>{t.name}</code>" in html for t in TOPICS)
 
@@ -133,8 +133,8 @@ def test_a_failing_cell_is_one_line_error_and_no_html(tmp_path):
 @pytest.fixture(scope="module")
 def pipeline_results(kafka_cluster, tmp_path_factory) -> Path:
     """A short run of the real pipeline (own topics, groups, results folder)."""
-    from kafkalab.clients import delete_topics
-    from kafkalab.runner import PipelineGroups, PipelinePlan, PipelineTopics, run_plan
+    from kafkalab.transports.kafka.clients import delete_topics
+    from kafkalab.pipeline.runner import PipelineGroups, PipelinePlan, PipelineTopics, run_plan
 
     suffix = uuid.uuid4().hex[:8]
     names = PipelineTopics(**{field: f"report-{field}-{suffix}" for field in vars(PipelineTopics())})

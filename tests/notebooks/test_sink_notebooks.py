@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kafkalab import clients, serde
-from kafkalab.models import BookFeatures, Candle, Trade, now_us
+from kafkalab.transports.kafka import clients
+from kafkalab.core import serde
+from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(240)

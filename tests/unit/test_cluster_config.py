@@ -6,10 +6,10 @@ from dataclasses import replace
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.clients import KafkaUnavailable, describe_cluster
-from kafkalab.cluster import LocalCluster
+from kafkalab.transports.kafka.clients import KafkaUnavailable, describe_cluster
+from kafkalab.transports.kafka.cluster import LocalCluster
 from kafkalab.errors import ClusterError
-from kafkalab.topics import TOPICS
+from kafkalab.transports.kafka.topics import TOPICS
 
 
 def _cluster(tmp_path, **changes) -> LocalCluster:
@@ -49,7 +49,7 @@ def test_port_taken_fails_fast_with_the_port_and_the_fix(tmp_path):
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        from kafkalab.cluster import _require_free_port
+        from kafkalab.transports.kafka.cluster import _require_free_port
 
         with pytest.raises(ClusterError) as err:
             _require_free_port(port)

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.component import Bounds, Component, Counters, run_component, run_loop, supervisor_alive, supervisor_token
+from kafkalab.runtime.loop import Bounds, Component, Counters, run_component, run_loop, supervisor_alive, supervisor_token
 from kafkalab.errors import ConfigError
 
 
@@ -123,7 +123,7 @@ def test_negative_bounds_are_refused():
 
 
 def test_widget_panel_starts_and_stops_the_loop_in_a_thread():
-    from kafkalab.widgets import ComponentPanel
+    from kafkalab.runtime.widgets import ComponentPanel
 
     component = Ticker()
     panel = ComponentPanel(component, Bounds(max_seconds=30))

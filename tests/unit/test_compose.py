@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from kafkalab import config as lab_config
-from kafkalab.topics import TOPICS
+from kafkalab.transports.kafka.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -233,7 +233,7 @@ def test_replication_settings_match_the_topic_spec(services):
         assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3", "consumer offsets need RF 3 too"
         assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
         assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
-        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics come from kafkalab.topics only"
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics come from kafkalab.transports.kafka.topics only"
         assert env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data", "data must live on the broker's volume"
         assert any(v.endswith(":/var/lib/kafka/data") for v in services[broker].get("volumes", [])), (
             f"{broker}: mount a volume on its data folder")

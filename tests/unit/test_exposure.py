@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from kafkalab import config as lab_config
-from kafkalab.cluster import LocalCluster
+from kafkalab.transports.kafka.cluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from kafkalab.errors import ConfigError
-from kafkalab.generators import (DEFAULT_SYMBOLS, MAX_LEVELS, MIN_LEVELS, SYMBOLS, MarketSimulator, fair_price,
+from kafkalab.transports.kafka.generator import (DEFAULT_SYMBOLS, MAX_LEVELS, MIN_LEVELS, SYMBOLS, MarketSimulator, fair_price,
                                  SEND_AT_ONCE_BELOW_HZ, in_burst, parse_rate, parse_symbols, rate_producer_defaults)
 
 T0 = 1_700_000_000_000_000

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from kafkalab import report_figures as F
-from kafkalab import results
-from kafkalab.generators import MarketSimulator
-from kafkalab.windowing import candles_of
+from kafkalab.report import figures as F
+from kafkalab.report import results
+from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.windowing import candles_of
 
 T0 = 1_736_173_800_000_000
 RUN = {"run_id": "r1", "run_at": "2025-01-06T14:30:00+00:00", "machine_cores": 2, "load_avg_1m": 1.5}

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kafkalab import results
-from kafkalab.sinks import BOOK_FEATURES_COLUMNS, CANDLES_COLUMNS, TRADES_COLUMNS
+from kafkalab.report import results
+from kafkalab.transports.kafka.sink import BOOK_FEATURES_COLUMNS, CANDLES_COLUMNS, TRADES_COLUMNS
 
 T0 = 1_700_000_000_000_000  # us
 

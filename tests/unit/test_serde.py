@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kafkalab import models, serde
+from kafkalab.core import models, serde
 from kafkalab.errors import ConfigError
-from kafkalab.models import BookFeatures, Candle, InvalidMessage, Level, OrderBook, Trade, Venue
-from kafkalab.serde.schemas import load_schema
+from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Level, OrderBook, Trade, Venue
+from kafkalab.core.serde.schemas import load_schema
 
 NOW = models.now_us()
 INT64 = 2**63 - 1

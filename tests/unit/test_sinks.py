@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from kafkalab.models import Candle, Trade
-from kafkalab.sinks import (
+from kafkalab.core.models import Candle, Trade
+from kafkalab.transports.kafka.sink import (
     BOOK_FEATURES_COLUMNS,
     CANDLES_COLUMNS,
     SINK_COLUMNS,
@@ -173,12 +173,12 @@ def test_exclusive_writer_refuses_a_second_writer_and_frees_the_lock_on_exit(tmp
     import subprocess
     import sys
 
-    from kafkalab.sinks import exclusive_writer
+    from kafkalab.transports.kafka.sink import exclusive_writer
 
     path = tmp_path / "trades.csv"
     with exclusive_writer(path):
         # another process (flock locks are per open file, so a second process is the real case)
-        probe = subprocess.run([sys.executable, "-c", f"from kafkalab.sinks import exclusive_writer\n"
+        probe = subprocess.run([sys.executable, "-c", f"from kafkalab.transports.kafka.sink import exclusive_writer\n"
                                 f"with exclusive_writer({str(path)!r}): pass"], capture_output=True, text=True)
         assert probe.returncode != 0
         assert f"{path} is being written by pid {os.getpid()}" in probe.stderr
@@ -187,7 +187,7 @@ def test_exclusive_writer_refuses_a_second_writer_and_frees_the_lock_on_exit(tmp
 
 
 def test_background_sync_reports_tickets_done_and_fsync_errors(tmp_path):
-    from kafkalab.sinks import BackgroundSync
+    from kafkalab.transports.kafka.sink import BackgroundSync
 
     a, b = CsvAppender(tmp_path / "a.csv", TRADES_COLUMNS), CsvAppender(tmp_path / "b.csv", TRADES_COLUMNS)
     with BackgroundSync([a, b]) as syncer:

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from kafkalab.generators import MarketSimulator
-from kafkalab.models import Level, OrderBook, Trade, Venue
-from kafkalab.windowing import (NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, WindowSpec,
+from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.models import Level, OrderBook, Trade, Venue
+from kafkalab.core.windowing import (NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, WindowSpec,
                                 book_features_of, candles_of)
 
 T0 = 1_700_000_000_000_000  # a whole second, in us

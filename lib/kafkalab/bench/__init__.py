@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..config import LabConfig
-from ..errors import ConfigError
+from kafkalab.config import LabConfig
+from kafkalab.errors import ConfigError
 
 # experiment name -> module under kafkalab.bench that has `run(config, quick)`
 EXPERIMENTS: dict[str, str] = {

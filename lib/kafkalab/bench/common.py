@@ -23,7 +23,7 @@ def machine_info() -> dict[str, str]:
     import confluent_kafka
     import kafka
 
-    from ..config import KAFKA_VERSION
+    from kafkalab.config import KAFKA_VERSION
 
     return {
         "machine_cores": str(os.cpu_count()),

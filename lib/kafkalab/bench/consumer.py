@@ -39,11 +39,11 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from ..clients import require_reachable
-from ..config import LabConfig
-from .common import append_rows
-from .harness import LoadProbe, fill_topic, fresh_topic, mb_per_s, payload, records_per_s, wait_for_ready
-from .javatools import consumer_perf
+from kafkalab.transports.kafka.clients import require_reachable
+from kafkalab.config import LabConfig
+from kafkalab.bench.common import append_rows
+from kafkalab.bench.harness import LoadProbe, fill_topic, fresh_topic, mb_per_s, payload, records_per_s, wait_for_ready
+from kafkalab.bench.javatools import consumer_perf
 
 EXPERIMENT = "consumer"
 SIZES = (100, 1024, 10240)

@@ -14,7 +14,7 @@ Four topics, each with the lab's use case (trades keyed by symbol):
    murmur2 (Java's and kafka-python's default) - computed and checked against the broker's
    placement - and how records spread over 6 partitions for five key choices: the
    application's symbols, 48 symbols, a hot key, no key, a unique trade id.
-3. Offsets and reprocessing. helper B's trades sink (kafkalab.sinks.TradesCsvSink) writes
+3. Offsets and reprocessing. helper B's trades sink (kafkalab.transports.kafka.sink.TradesCsvSink) writes
    a trades topic to a CSV; then the same topic is replayed into new CSVs: with a new
    group (from the beginning: must equal the original), with the old group and a new file
    (starts at the committed offsets: no rows), and from a point in time (a group whose
@@ -62,11 +62,11 @@ from typing import Callable
 import pandas as pd
 from tqdm import tqdm
 
-from ..clients import base_config, require_reachable
-from ..config import LabConfig
-from ..errors import LabError
-from .common import append_rows
-from .harness import fill_topic, fresh_topic, trade_backlog, wait_for_ready
+from kafkalab.transports.kafka.clients import base_config, require_reachable
+from kafkalab.config import LabConfig
+from kafkalab.errors import LabError
+from kafkalab.bench.common import append_rows
+from kafkalab.bench.harness import fill_topic, fresh_topic, trade_backlog, wait_for_ready
 
 EXPERIMENT = "deepdives"
 
@@ -299,7 +299,7 @@ def _produce_and_place(bootstrap: str, topic: str, partitioner: str, records) ->
 
 def key_scenarios(count: int) -> dict[str, list[tuple[bytes | None, str]]]:
     """(Kafka key, the trade's symbol) per record, for five ways to choose the key."""
-    from ..generators import DEFAULT_SYMBOLS, SYMBOLS
+    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, SYMBOLS
 
     app = list(DEFAULT_SYMBOLS)
     activity = [SYMBOLS[s].activity for s in app]
@@ -317,7 +317,7 @@ def key_scenarios(count: int) -> dict[str, list[tuple[bytes | None, str]]]:
 
 
 def keys_deepdive(config: LabConfig, count: int, progress) -> Tables:
-    from ..generators import DEFAULT_SYMBOLS
+    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS
 
     bootstrap = config.bootstrap_servers
     key_map, spread = [], []
@@ -362,8 +362,8 @@ def _run_sink(bootstrap: str, group: str, topic: str, dead_letters: str, folder:
     import contextlib
     import io
 
-    from ..component import Bounds, run_loop
-    from ..sinks import SinkSettings, TradesCsvSink, trades_target
+    from kafkalab.runtime.loop import Bounds, run_loop
+    from kafkalab.transports.kafka.sink import SinkSettings, TradesCsvSink, trades_target
 
     target = trades_target(folder, topic, "trades.csv")
     sink = TradesCsvSink(SinkSettings(bootstrap, group, (target,), dead_letters))
@@ -427,7 +427,7 @@ def _commit_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, i
 
 
 def offsets_deepdive(config: LabConfig, count: int, idle_s: float, progress) -> Tables:
-    from ..generators import DEFAULT_SYMBOLS, SYMBOLS
+    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, SYMBOLS
 
     bootstrap, partitions = config.bootstrap_servers, 3
     app = list(DEFAULT_SYMBOLS)
@@ -575,7 +575,7 @@ def _compaction_row(phase: str, records, latest: dict[str, bytes | None], second
 def _retention_settings(bootstrap: str, topic: str) -> list[dict[str, object]]:
     from confluent_kafka.admin import ConfigResource, ResourceType
 
-    from ..clients import admin
+    from kafkalab.transports.kafka.clients import admin
 
     client = admin(bootstrap)
     broker_id = str(min(b.id for b in client.describe_cluster().result(timeout=30).nodes))

@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ..results import numeric
+from kafkalab.report.results import numeric
 
 # The public reference point named in the assignment (issue 6), not one of our measurements.
 PEER_BEST_MSG_PER_S = 33_000

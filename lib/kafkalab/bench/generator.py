@@ -28,12 +28,12 @@ from dataclasses import replace
 
 from tqdm import tqdm
 
-from .. import clients
-from ..component import Bounds, run_loop
-from ..config import LabConfig
-from ..generators import TradeGenerator
-from .common import append_rows
-from .harness import LoadProbe, fresh_topic
+from kafkalab.transports.kafka import clients
+from kafkalab.runtime.loop import Bounds, run_loop
+from kafkalab.config import LabConfig
+from kafkalab.transports.kafka.generator import TradeGenerator
+from kafkalab.bench.common import append_rows
+from kafkalab.bench.harness import LoadProbe, fresh_topic
 
 EXPERIMENT = "generator"
 PARTITIONS = 6

@@ -26,10 +26,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import psutil
 
-from ..clients import admin, delete_topics, ensure_topics
-from ..cluster import LocalCluster
-from ..config import LabConfig
-from ..topics import TopicSpec
+from kafkalab.transports.kafka.clients import admin, delete_topics, ensure_topics
+from kafkalab.transports.kafka.cluster import LocalCluster
+from kafkalab.config import LabConfig
+from kafkalab.transports.kafka.topics import TopicSpec
 
 MIB = 1024 * 1024
 TOPIC_PREFIX = "bench"
@@ -144,7 +144,7 @@ def fill_topic(bootstrap_servers: str, topic: str, values, keys=None, compressio
     """
     from confluent_kafka import Producer
 
-    from ..errors import LabError
+    from kafkalab.errors import LabError
 
     failed = 0
 
@@ -212,8 +212,8 @@ def trade_backlog(count: int, serializer: str, symbols: Sequence[str], per_event
 
     Symbols are taken in turn, or drawn with `weights` (seeded) to make some keys hotter.
     """
-    from .. import serde
-    from ..models import Trade, now_us
+    from kafkalab.core import serde
+    from kafkalab.core.models import Trade, now_us
 
     rng = random.Random(seed)
     step_us = max(1_000_000 // per_event_second, 1)

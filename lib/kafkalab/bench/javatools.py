@@ -13,9 +13,9 @@ import subprocess
 from dataclasses import dataclass
 from typing import Mapping
 
-from ..config import ClusterConfig
-from ..errors import LabError
-from ..kafka_dist import dist_for, require_java
+from kafkalab.config import ClusterConfig
+from kafkalab.errors import LabError
+from kafkalab.transports.kafka.dist import dist_for, require_java
 
 # A small heap is plenty for a client and leaves memory to the brokers.
 JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")

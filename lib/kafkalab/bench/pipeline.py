@@ -1,6 +1,6 @@
 """Experiment "pipeline": end-to-end latency of the real pipeline under load, and its limit.
 
-The five components run as their own papermill processes (kafkalab.runner), on fresh
+The five components run as their own papermill processes (kafkalab.pipeline.runner), on fresh
 topics with fresh consumer groups and a scratch results folder (deleted afterwards),
 so the application's topics and CSVs are not touched. The processor, both sinks and
 the order-book generator run for the whole experiment; the trade generator is started
@@ -65,16 +65,16 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .. import clients
-from ..config import LabConfig
-from ..errors import LabError
-from ..runner import (ComponentProcess, LagProbe, Pipeline, PipelineError, PipelineGroups, PipelinePlan,
+from kafkalab.transports.kafka import clients
+from kafkalab.config import LabConfig
+from kafkalab.errors import LabError
+from kafkalab.pipeline.runner import (ComponentProcess, LagProbe, Pipeline, PipelineError, PipelineGroups, PipelinePlan,
                       PipelineTopics)
-from ..sinks import CANDLES_COLUMNS, DEFAULT_MAX_BATCH, SINK_CONSUMER, TRADES_COLUMNS
-from ..generators import rate_producer_defaults
-from ..topics import spec as topic_spec
-from .common import append_rows
-from .harness import LoadProbe, delete_topics_now
+from kafkalab.transports.kafka.sink import CANDLES_COLUMNS, DEFAULT_MAX_BATCH, SINK_CONSUMER, TRADES_COLUMNS
+from kafkalab.transports.kafka.generator import rate_producer_defaults
+from kafkalab.transports.kafka.topics import spec as topic_spec
+from kafkalab.bench.common import append_rows
+from kafkalab.bench.harness import LoadProbe, delete_topics_now
 
 FULL_LOADS = (10, 100, 1000, 5000, 20000, 0)  # 0 = as fast as the generator can go
 QUICK_LOADS = (10, 200)
@@ -176,7 +176,7 @@ class TailReader:
 
     def skip_to_end(self) -> None:
         """Start after the last whole line (a line being written belongs to the next read)."""
-        from ..sinks import _end_of_last_complete_line
+        from kafkalab.transports.kafka.sink import _end_of_last_complete_line
 
         if not self.path.exists():
             self.position = 0

@@ -57,12 +57,12 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from ..clients import require_reachable
-from ..config import LabConfig
-from .common import append_rows
-from .harness import (LoadProbe, fresh_topic, latency_percentiles, mb_per_s, payload, records_per_s,
+from kafkalab.transports.kafka.clients import require_reachable
+from kafkalab.config import LabConfig
+from kafkalab.bench.common import append_rows
+from kafkalab.bench.harness import (LoadProbe, fresh_topic, latency_percentiles, mb_per_s, payload, records_per_s,
                       wait_for_ready)
-from .javatools import JavaToolError, producer_perf
+from kafkalab.bench.javatools import JavaToolError, producer_perf
 
 EXPERIMENT = "producer"
 SIZES = (100, 1024, 10240)

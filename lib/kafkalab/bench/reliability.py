@@ -56,9 +56,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .. import clients
-from ..config import LabConfig
-from ..runner import LagProbe, PipelineGroups, PipelineTopics
+from kafkalab.transports.kafka import clients
+from kafkalab.config import LabConfig
+from kafkalab.pipeline.runner import LagProbe, PipelineGroups, PipelineTopics
 
 RELIABILITY_BASE_PORT = 29092
 WINDOW_US = 1_000_000
@@ -72,17 +72,17 @@ if kind in ("generator_trades", "generator_orderbook", "processor_market"):
     cfg = config.load(bootstrap_servers=kw.pop("bootstrap_servers"), serializer=kw.pop("serializer", ""),
                       results_dir=kw.pop("results_dir", ""))
     if kind == "generator_trades":
-        from kafkalab.generators import run_trade_generator as run
+        from kafkalab.transports.kafka.generator import run_trade_generator as run
     elif kind == "generator_orderbook":
-        from kafkalab.generators import run_orderbook_generator as run
+        from kafkalab.transports.kafka.generator import run_orderbook_generator as run
     else:
-        from kafkalab.processor import run_market_processor as run
+        from kafkalab.transports.kafka.processor import run_market_processor as run
     run(cfg, interactive=False, **kw)
 elif kind == "sink_trades_csv":
-    from kafkalab.sinks import run_trades_sink
+    from kafkalab.transports.kafka.sink import run_trades_sink
     run_trades_sink(interactive=False, **kw)
 elif kind == "sink_candles_csv":
-    from kafkalab.sinks import run_candles_sink
+    from kafkalab.transports.kafka.sink import run_candles_sink
     run_candles_sink(interactive=False, **kw)
 else:
     raise SystemExit(f"unknown component {kind}")
@@ -471,7 +471,7 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
                  serializer: str = "json") -> ScenarioResult:
     """One pipeline run on fresh topics while `scenario` happens to the brokers of `cluster`.
 
-    `cluster` is a kafkalab.cluster.LocalCluster this process may stop brokers of. Whatever
+    `cluster` is a kafkalab.transports.kafka.cluster.LocalCluster this process may stop brokers of. Whatever
     happens, every broker is running again and every component process is gone on return.
     """
     if scenario not in SCENARIOS:
@@ -585,8 +585,8 @@ def run(config: LabConfig, quick: bool = False) -> int:
     """Start a private cluster, run every scenario on it, append the figures, stop the cluster."""
     from dataclasses import replace as dc_replace
 
-    from ..cluster import LocalCluster
-    from .common import append_rows
+    from kafkalab.transports.kafka.cluster import LocalCluster
+    from kafkalab.bench.common import append_rows
 
     cluster_config = dc_replace(config.cluster, base_port=RELIABILITY_BASE_PORT,
                                 run_dir=config.project_root / ".run" / "reliability-cluster")

@@ -48,13 +48,13 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from ..clients import base_config, describe_partitions, wait_for_full_isr
-from ..cluster import LocalCluster
-from ..config import LabConfig
-from ..errors import LabError
-from .common import append_rows
-from .harness import LoadProbe, fresh_topic, latency_percentiles, private_cluster, wait_for_ready
-from .producer import Budget, Cell, produce_confluent, produce_java
+from kafkalab.transports.kafka.clients import base_config, describe_partitions, wait_for_full_isr
+from kafkalab.transports.kafka.cluster import LocalCluster
+from kafkalab.config import LabConfig
+from kafkalab.errors import LabError
+from kafkalab.bench.common import append_rows
+from kafkalab.bench.harness import LoadProbe, fresh_topic, latency_percentiles, private_cluster, wait_for_ready
+from kafkalab.bench.producer import Budget, Cell, produce_confluent, produce_java
 
 EXPERIMENT = "replication"
 REPLICATION_BASE_PORT = 24092

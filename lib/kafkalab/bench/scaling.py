@@ -2,7 +2,7 @@
 
 For each cell (partitions x instances) fresh topics are created (`trades` with 1, 2, 3 or
 6 partitions, and the processor's other four topics), then 1..N instances of
-`kafkalab.processor.MarketProcessor` (helper A's processor: event-time 1 s windows, one
+`kafkalab.transports.kafka.processor.MarketProcessor` (helper A's processor: event-time 1 s windows, one
 Kafka transaction per step, exactly once) start as separate processes in one consumer
 group. Once the group is stable with every partition assigned, the parent writes the same
 backlog of trades (48 synthetic symbols so keys spread evenly over partitions; the
@@ -20,7 +20,7 @@ broker_cores near 2.0 means the machine is the limit, not Kafka's parallelism.
 
 Columns of results/bench/scaling.csv (plus run_id, run_at, machine and versions):
     cell            "p<partitions>-i<instances>"
-    processor       which processor ran (kafkalab.processor.MarketProcessor)
+    processor       which processor ran (kafkalab.transports.kafka.processor.MarketProcessor)
     serializer      the lab's serializer for the trades
     partitions, instances
     busy_instances  instances that consumed at least one record (more instances than
@@ -51,15 +51,15 @@ from contextlib import ExitStack
 import psutil
 from tqdm import tqdm
 
-from ..clients import require_reachable
-from ..config import LabConfig
-from ..errors import LabError
-from .common import append_rows
-from .harness import (Backlog, LoadProbe, broker_pids, fill_topic, fresh_topic, mb_per_s, records_per_s,
+from kafkalab.transports.kafka.clients import require_reachable
+from kafkalab.config import LabConfig
+from kafkalab.errors import LabError
+from kafkalab.bench.common import append_rows
+from kafkalab.bench.harness import (Backlog, LoadProbe, broker_pids, fill_topic, fresh_topic, mb_per_s, records_per_s,
                       trade_backlog, wait_for_ready)
 
 EXPERIMENT = "scaling"
-PROCESSOR = "kafkalab.processor.MarketProcessor"
+PROCESSOR = "kafkalab.transports.kafka.processor.MarketProcessor"
 SYMBOLS = tuple(f"S{i:02d}" for i in range(48))
 TRADES_PER_EVENT_SECOND = 2000  # event-time density of the backlog: candles per symbol-second
 CELLS = ((1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3), (6, 1), (6, 2), (6, 3), (6, 6))
@@ -78,8 +78,8 @@ def _worker(config: LabConfig, topics, group_id: str, instance: int, consumed, s
     import contextlib
     import io
 
-    from ..component import Bounds, run_loop
-    from ..processor import MarketProcessor
+    from kafkalab.runtime.loop import Bounds, run_loop
+    from kafkalab.transports.kafka.processor import MarketProcessor
 
     class TimedProcessor(MarketProcessor):
         first_at: float | None = None
@@ -127,7 +127,7 @@ def wait_for_group(bootstrap: str, group: str, instances: int, procs, timeout_s:
     """Until the group is stable with `instances` members (raises if an instance died first)."""
     from confluent_kafka import ConsumerGroupState
 
-    from ..clients import admin
+    from kafkalab.transports.kafka.clients import admin
 
     client = admin(bootstrap)
     deadline = time.monotonic() + timeout_s
@@ -221,7 +221,7 @@ def _summary(cell: str, partitions: int, instances: int, backlog: Backlog, repor
 
 
 def _topics_for(config: LabConfig, stack: ExitStack, partitions: int):
-    from ..processor import Topics
+    from kafkalab.transports.kafka.processor import Topics
 
     bootstrap = config.bootstrap_servers
     names = {role: stack.enter_context(fresh_topic(bootstrap, f"scaling-{role}", parts))

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .config import SCALA_VERSION, ClusterConfig
-from .errors import ClusterError
+from kafkalab.config import SCALA_VERSION, ClusterConfig
+from kafkalab.errors import ClusterError
 
 _MARKER = "FETCH_COMPLETE"
 

@@ -16,8 +16,8 @@ from typing import Iterable, Iterator
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from .errors import LabError
-from .topics import TOPICS, TopicSpec
+from kafkalab.errors import LabError
+from kafkalab.transports.kafka.topics import TOPICS, TopicSpec
 
 # librdkafka prints connection failures to stderr by default; log_level 0 drops them at
 # the source, so a notebook or CLI shows one clear error of ours instead of a wall of

@@ -1,11 +1,11 @@
 """The report's architecture part, built from the code rather than retyped.
 
 - `component_diagram_dot()`: the component diagram as Graphviz DOT (diagram as code),
-  with topic settings taken from kafkalab.topics; `diagram_svg()` renders it with the
+  with topic settings taken from kafkalab.transports.kafka.topics; `diagram_svg()` renders it with the
   `dot` program into SVG that is inlined into report.html (no script, no CDN at view
   time). Without `dot` the report shows the DOT text and says how to install Graphviz.
 - Tables (as Markdown) of the components, the message interfaces (fields from
-  kafkalab.models, CSV columns from kafkalab.sinks, notebook parameters read from the
+  kafkalab.core.models, CSV columns from kafkalab.transports.kafka.sink, notebook parameters read from the
   notebooks' `parameters` cells), the Kafka settings (topics, producer, consumer, the
   local cluster's server properties) and the Docker setup (docker-compose.yml parsed).
 """
@@ -19,8 +19,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import clients, models, sinks, topics
-from .config import ENV_VARS, LabConfig
+from kafkalab.transports.kafka import clients, sink as sinks, topics
+from kafkalab.core import models
+from kafkalab.config import ENV_VARS, LabConfig
 
 DIAGRAM_TIMEOUT_S = 30.0
 
@@ -209,11 +210,11 @@ def messages_table() -> str:
         rows.append([code(topic), f"`{cls.__name__}` ({cls.TYPE})", ", ".join(cls.field_names())])
     rows.append([code(topics.DEAD_LETTERS), "the original record",
                  "original key, value and headers + `dlq.*` headers (reason, component, source topic/partition/offset)"])
-    return md_table(["topic", "message (kafkalab.models)", "fields"], rows)
+    return md_table(["topic", "message (kafkalab.core.models)", "fields"], rows)
 
 
 def headers_table() -> str:
-    from . import serde
+    from kafkalab.core import serde
 
     rows = [[code(serde.H_CONTENT_TYPE), ", ".join(code(v) for v in serde.CONTENT_TYPES.values())],
             [code(serde.H_MESSAGE_TYPE), ", ".join(code(t) for t in models.MESSAGE_TYPES)],
@@ -225,7 +226,7 @@ def csv_table() -> str:
     rows = [[code(_csv(sinks.TRADES_CSV)), ", ".join(sinks.TRADES_COLUMNS)],
             [code(_csv(sinks.CANDLES_CSV)), ", ".join(sinks.CANDLES_COLUMNS)],
             [code(_csv(sinks.BOOK_FEATURES_CSV)), ", ".join(sinks.BOOK_FEATURES_COLUMNS)]]
-    return md_table(["file", "columns (kafkalab.sinks)"], rows)
+    return md_table(["file", "columns (kafkalab.transports.kafka.sink)"], rows)
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def notebook_parameters_table(project_root: Path) -> str:
 
 
 def cli_table() -> str:
-    from .cli import build_parser
+    from kafkalab.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
@@ -312,7 +313,7 @@ def settings_table(settings: dict[str, object]) -> str:
 
 def server_properties(config: LabConfig, node_id: int = 1) -> dict[str, str]:
     """The server.properties the local cluster writes for one node (no broker needed)."""
-    from .cluster import LocalCluster
+    from kafkalab.transports.kafka.cluster import LocalCluster
 
     text = LocalCluster(config.cluster, echo=lambda _: None)._server_properties(node_id)
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
@@ -392,9 +393,9 @@ def processing_settings_table() -> str:
     """Settings of the processing that matter for Kafka, read from the modules that use them."""
     rows: list[list[object]] = []
     try:
-        from . import windowing
+        from kafkalab.core import windowing
 
-        rows += [["window size (tumbling, event time)", code("kafkalab.windowing.WINDOW_US"), _us(windowing.WINDOW_US)],
+        rows += [["window size (tumbling, event time)", code("kafkalab.core.windowing.WINDOW_US"), _us(windowing.WINDOW_US)],
                  ["allowed lateness (watermark = max event time − this)",
                   code("windowing.DEFAULT_ALLOWED_LATENESS_US"), _us(windowing.DEFAULT_ALLOWED_LATENESS_US)],
                  ["idle rule: watermark follows the clock after",
@@ -402,20 +403,20 @@ def processing_settings_table() -> str:
     except ImportError:
         pass
     try:
-        from . import processor
+        from kafkalab.transports.kafka import processor
 
         rows.append(["processor transaction timeout (broker side)", code("processor.TRANSACTION_TIMEOUT_MS"),
                      f"{processor.TRANSACTION_TIMEOUT_MS} ms"])
     except ImportError:
         pass
     try:
-        from .runner import PipelineGroups
+        from kafkalab.pipeline.runner import PipelineGroups
 
         for name, group in vars(PipelineGroups()).items():
             rows.append([f"consumer group of the {name.replace('_', ' ')}", code("runner.PipelineGroups"), code(group)])
     except ImportError:
         pass
-    from .config import DEFAULT_SERIALIZER
+    from kafkalab.config import DEFAULT_SERIALIZER
 
     rows.append(["default serializer", code("config.DEFAULT_SERIALIZER"), code(DEFAULT_SERIALIZER)])
     return md_table(["setting", "defined in", "value"], rows)

@@ -19,11 +19,11 @@ from typing import Callable
 
 import pandas as pd
 
-from . import config as lab_config
-from . import report_architecture as arch
-from . import report_figures as figures
-from . import results
-from .errors import LabError
+from kafkalab import config as lab_config
+from kafkalab.report import architecture as arch
+from kafkalab.report import figures as figures
+from kafkalab.report import results
+from kafkalab.errors import LabError
 
 REPORT_NOTEBOOK = "report.ipynb"
 REPORT_HTML = "report.html"
@@ -161,7 +161,7 @@ def show_interfaces(config: lab_config.LabConfig) -> None:
         "on the wire):", arch.messages_table(),
         "**Record headers** that tell a consumer how to decode a value, whatever format the producer chose:",
         arch.headers_table(),
-        "**CSV files** written by the sinks (column lists defined once in `kafkalab.sinks`):", arch.csv_table(),
+        "**CSV files** written by the sinks (column lists defined once in `kafkalab.transports.kafka.sink`):", arch.csv_table(),
         "**Notebook parameters** (papermill overrides them per run; empty means: from the environment):",
         arch.notebook_parameters_table(root),
         f"**Environment variables** (read only in `kafkalab.config`): {arch.env_vars_text()}.",
@@ -197,14 +197,14 @@ def _machine(res: results.Results) -> list[str]:
 
 
 def show_kafka_settings(config: lab_config.LabConfig) -> None:
-    from . import clients
+    from kafkalab.transports.kafka import clients
 
     show_markdown("\n\n".join([
-        "**Topics** (`kafkalab.topics.TOPICS`, created by `kafkalab topics create` and by the Docker `topics` job):",
+        "**Topics** (`kafkalab.transports.kafka.topics.TOPICS`, created by `kafkalab topics create` and by the Docker `topics` job):",
         arch.topics_table(),
-        "**Producer settings** of every application producer (`kafkalab.clients.RELIABLE_PRODUCER`):",
+        "**Producer settings** of every application producer (`kafkalab.transports.kafka.clients.RELIABLE_PRODUCER`):",
         arch.settings_table(clients.RELIABLE_PRODUCER),
-        "**Consumer settings** of every application consumer (`kafkalab.clients.CONSUMER_DEFAULTS`, plus one "
+        "**Consumer settings** of every application consumer (`kafkalab.transports.kafka.clients.CONSUMER_DEFAULTS`, plus one "
         "`group.id` per component):",
         arch.settings_table(clients.CONSUMER_DEFAULTS),
         "**Processing settings** (event-time windows, the processor's transactions, consumer groups, format):",
@@ -295,7 +295,7 @@ def _explainer(name: str):
     table's latest-run DataFrame and returns Markdown.
     """
     try:
-        from .bench import explain
+        from kafkalab.bench import explain
     except ImportError:
         return None
     registry = getattr(explain, "EXPLAINERS", {})

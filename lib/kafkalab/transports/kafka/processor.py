@@ -1,7 +1,7 @@
 """MarketProcessor: trades + order books -> 1 s candles + book features, exactly once.
 
 A consumer in a consumer group reads `trades` and `orderbooks`, keeps per-partition
-event-time windows (kafkalab.windowing: watermark = max event time - 500 ms, idle rule
+event-time windows (kafkalab.core.windowing: watermark = max event time - 500 ms, idle rule
 2 s, late records -> dead-letters with reason "late: ...") and writes closed windows to
 `candles` and `book-features`, keyed by symbol.
 
@@ -40,14 +40,15 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from . import clients, serde
-from .component import Component, run_component
-from .config import LabConfig
-from .deadletters import DeadLetters
-from .errors import LabError
-from .models import InvalidMessage, OrderBook, Trade, now_us
-from .topics import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
-from .windowing import (NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, Window,
+from kafkalab.transports.kafka import clients
+from kafkalab.core import serde
+from kafkalab.runtime.loop import Component, run_component
+from kafkalab.config import LabConfig
+from kafkalab.transports.kafka.deadletters import DeadLetters
+from kafkalab.errors import LabError
+from kafkalab.core.models import InvalidMessage, OrderBook, Trade, now_us
+from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
+from kafkalab.core.windowing import (NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, Window,
                         WindowSpec)
 
 TXN_TIMEOUT_S = 30.0

@@ -42,13 +42,14 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from confluent_kafka import KafkaError, KafkaException
 
-from . import clients, serde, topics
-from . import config as lab_config
-from .clients import require_topics
-from .component import Component, run_component
-from .deadletters import DeadLetters
-from .errors import LabError
-from .models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
+from kafkalab.transports.kafka import clients, topics
+from kafkalab.core import serde
+from kafkalab import config as lab_config
+from kafkalab.transports.kafka.clients import require_topics
+from kafkalab.runtime.loop import Component, run_component
+from kafkalab.transports.kafka.deadletters import DeadLetters
+from kafkalab.errors import LabError
+from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
 
 # The columns every sink adds after the message fields.
 SINK_COLUMNS = ("written_ts_us", "kafka_partition", "kafka_offset")
@@ -449,7 +450,7 @@ def topic_id(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> str
     """Kafka's id of the topic: it changes when a topic is deleted and created again."""
     from confluent_kafka import TopicCollection
 
-    from .clients import admin
+    from kafkalab.transports.kafka.clients import admin
 
     client = admin(bootstrap_servers)  # keep a reference: the future dies with its client
     futures = client.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import psutil
 
-from .clients import KafkaUnavailable, describe_cluster, ensure_topics, wait_for_preferred_leaders
-from .config import ClusterConfig
-from .errors import ClusterError
-from .kafka_dist import KafkaDist, ensure_fetched, require_java
-from .topics import TOPICS
+from kafkalab.transports.kafka.clients import KafkaUnavailable, describe_cluster, ensure_topics, wait_for_preferred_leaders
+from kafkalab.config import ClusterConfig
+from kafkalab.errors import ClusterError
+from kafkalab.transports.kafka.dist import KafkaDist, ensure_fetched, require_java
+from kafkalab.transports.kafka.topics import TOPICS
 
 STOP_TIMEOUT_S = 60.0
 ELECTION_ATTEMPTS = 3

@@ -12,7 +12,7 @@
    Ctrl-C at the terminal reaches only the runner), its output in results/runs/<name>.log.
 4. When the generators have finished, drain: wait until the processor's consumer group
    has committed everything in its input topics, stop it; then the same for the sinks.
-   Stopping uses the stop-file mechanism of kafkalab.component (the kernel under
+   Stopping uses the stop-file mechanism of kafkalab.runtime.loop (the kernel under
    papermill does not receive signals sent to papermill): the loop ends cleanly,
    flushes, commits, closes its files, and papermill saves the executed notebook.
 5. A component that fails ends the run: the others are stopped cleanly and the runner
@@ -38,11 +38,11 @@ from typing import Callable, Iterable, Mapping
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from . import clients, topics
-from .component import supervisor_token
-from .config import ENV_SUPERVISOR, LabConfig
-from .errors import LabError
-from .sinks import BOOK_FEATURES_CSV, CANDLES_CSV, TRADES_CSV
+from kafkalab.transports.kafka import clients, topics
+from kafkalab.runtime.loop import supervisor_token
+from kafkalab.config import ENV_SUPERVISOR, LabConfig
+from kafkalab.errors import LabError
+from kafkalab.transports.kafka.sink import BOOK_FEATURES_CSV, CANDLES_CSV, TRADES_CSV
 
 GENERATOR_START_GRACE_S = 90.0  # papermill + kernel start-up on a busy 2-core machine
 STOP_TIMEOUT_S = clients.FLUSH_TIMEOUT_S + 15.0  # a clean stop may flush for a while
@@ -306,7 +306,7 @@ class ComponentProcess:
 
     def terminate(self) -> None:
         """Last resort after a clean stop timed out: SIGTERM the kernel (a clean stop too), then kill."""
-        from .component import kernel_pids
+        from kafkalab.runtime.loop import kernel_pids
 
         if not self.running:
             return
@@ -494,7 +494,7 @@ class Pipeline:
 
 def _ensure_cluster(config: LabConfig, echo: Callable[[str], None]):
     """Return a LocalCluster we started (to stop later), or None if the cluster was already there."""
-    from .cluster import LocalCluster
+    from kafkalab.transports.kafka.cluster import LocalCluster
 
     try:
         clients.require_reachable(config.bootstrap_servers, timeout_s=5.0)
@@ -575,7 +575,7 @@ class _Progress:
 
 def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] = print, show_progress: bool = True) -> int:
     """Run one plan against a reachable cluster; returns 0, or 130 if interrupted; raises on failure."""
-    from .sinks import require_writable_dir
+    from kafkalab.transports.kafka.sink import require_writable_dir
 
     require_writable_dir(config.data_dir)
     require_writable_dir(config.runs_dir)
@@ -619,8 +619,8 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
 
 def _preflight(config: LabConfig) -> None:
     """Settings every component would refuse, checked before anything is started."""
-    from . import serde
-    from .sinks import require_writable_dir
+    from kafkalab.core import serde
+    from kafkalab.transports.kafka.sink import require_writable_dir
 
     for spec in topics.TOPICS:  # the serializer may be chosen per topic
         serde.check_format(config.serializer_for(spec.name))

@@ -43,7 +43,7 @@ session* (jupyter_client uses start_new_session=True). So:
 
 Progress: headless runs print one counter line every `progress_every_s` seconds
 (a log line reads well in papermill output and in `docker logs`); interactive runs
-show live counters in the widgets (see kafkalab.widgets).
+show live counters in the widgets (see kafkalab.runtime.widgets).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import config
-from .errors import ConfigError
+from kafkalab import config
+from kafkalab.errors import ConfigError
 
 STOP_FILE_CHECK_S = 0.5
 DEFAULT_PROGRESS_EVERY_S = 5.0
@@ -262,7 +262,7 @@ def run_component(component: Component, *, interactive: bool | None = None,
     if interactive is None:
         interactive = config.in_jupyter_server()
     if interactive:
-        from .widgets import ComponentPanel
+        from kafkalab.runtime.widgets import ComponentPanel
 
         panel = ComponentPanel(component, bounds)
         panel.show()

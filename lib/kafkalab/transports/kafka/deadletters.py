@@ -19,8 +19,8 @@ import logging
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from .errors import LabError
-from .topics import DEAD_LETTERS
+from kafkalab.errors import LabError
+from kafkalab.transports.kafka.topics import DEAD_LETTERS
 
 _LOG = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Generic, Iterable, Protocol, TypeVar
 
-from .models import BookFeatures, Candle, OrderBook, Trade
+from kafkalab.core.models import BookFeatures, Candle, OrderBook, Trade
 
 WINDOW_US = 1_000_000
 DEFAULT_ALLOWED_LATENESS_US = 500_000

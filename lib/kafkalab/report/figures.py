@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import results
+from kafkalab.report import results
 
 UP_COLOR = "#2a9d8f"
 DOWN_COLOR = "#e76f51"

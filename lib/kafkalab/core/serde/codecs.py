@@ -17,7 +17,7 @@ from typing import Any
 import fastavro
 import msgpack
 
-from .schemas import SCHEMA_VERSION, load_schema
+from kafkalab.core.serde.schemas import SCHEMA_VERSION, load_schema
 
 
 class TrailingBytes(ValueError):

@@ -3,7 +3,7 @@
 Nothing here talks to Kafka. Every loader returns a pandas DataFrame, or None when the
 file is missing or holds no rows, so the report can say which command produces it.
 
-Pipeline CSVs (results/data/, written by kafkalab.sinks) accumulate across runs: a sink
+Pipeline CSVs (results/data/, written by kafkalab.transports.kafka.sink) accumulate across runs: a sink
 resumes after the last offset it wrote. Plots over time use the latest *session*: the
 rows after the last pause of more than `SESSION_GAP_S` seconds between produced times.
 
@@ -24,7 +24,7 @@ US_PER_MS = 1_000
 US_PER_S = 1_000_000
 SESSION_GAP_S = 60.0
 
-# stream name -> CSV file under results/data (names as kafkalab.sinks writes them)
+# stream name -> CSV file under results/data (names as kafkalab.transports.kafka.sink writes them)
 PIPELINE_FILES: dict[str, str] = {
     "trades": "trades.csv",
     "candles": "candles.csv",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..models import MESSAGE_TYPES, Level, OrderBook, Record
+from kafkalab.core.models import MESSAGE_TYPES, Level, OrderBook, Record
 
 
 def _flat(names: tuple[str, ...]) -> Callable[[Record], dict[str, Any]]:

@@ -51,12 +51,13 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from confluent_kafka import KafkaError, Message, Producer
 
-from . import clients, serde
-from .component import Component
-from .config import LabConfig, parse_client_settings
-from .errors import ConfigError, LabError
-from .models import Level, OrderBook, Trade, Venue, now_us
-from .topics import ORDERBOOKS, TRADES
+from kafkalab.transports.kafka import clients
+from kafkalab.core import serde
+from kafkalab.runtime.loop import Component
+from kafkalab.config import LabConfig, parse_client_settings
+from kafkalab.errors import ConfigError, LabError
+from kafkalab.core.models import Level, OrderBook, Trade, Venue, now_us
+from kafkalab.transports.kafka.topics import ORDERBOOKS, TRADES
 
 GRID_S = 0.25  # fair-price grid step
 DAY_S = 86_400
@@ -555,7 +556,7 @@ class OrderBookGenerator(_Generator):
 def run_trade_generator(config: LabConfig, *, interactive: bool | None = None, max_seconds: float = 0,
                         max_messages: int = 0, stop_file: str = "", **kwargs):
     """Notebook entry point: build the generator and run it (see component.run_component)."""
-    from .component import run_component
+    from kafkalab.runtime.loop import run_component
 
     return run_component(TradeGenerator(config, **kwargs), interactive=interactive, max_seconds=max_seconds,
                          max_messages=max_messages, stop_file=stop_file)
@@ -563,7 +564,7 @@ def run_trade_generator(config: LabConfig, *, interactive: bool | None = None, m
 
 def run_orderbook_generator(config: LabConfig, *, interactive: bool | None = None, max_seconds: float = 0,
                             max_messages: int = 0, stop_file: str = "", **kwargs):
-    from .component import run_component
+    from kafkalab.runtime.loop import run_component
 
     return run_component(OrderBookGenerator(config, **kwargs), interactive=interactive, max_seconds=max_seconds,
                          max_messages=max_messages, stop_file=stop_file)

@@ -14,7 +14,7 @@ import traceback
 import ipywidgets as widgets
 from IPython.display import display
 
-from .component import Bounds, Component, run_loop
+from kafkalab.runtime.loop import Bounds, Component, run_loop
 
 REFRESH_S = 0.5
 

@@ -14,18 +14,18 @@ message-type (trade | orderbook | candle | book_features) and schema-version ("1
 `decode` raises `models.InvalidMessage` (subclasses below) with a one-line reason for
 anything a consumer must not process: missing/unknown headers, an oversized or corrupt
 payload, a valid encoding of the wrong shape, missing fields, absurd values. Consumers
-send such records to dead letters (kafkalab.deadletters) and keep going.
+send such records to dead letters (kafkalab.transports.kafka.deadletters) and keep going.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import ConfigError
-from ..models import MESSAGE_TYPES, InvalidMessage, Record
-from .codecs import DECODERS, ENCODERS, TYPED_FORMATS
-from .schemas import SCHEMA_VERSION, SUPPORTED_VERSIONS, ShapeError, check_shape
-from .wire import to_wire
+from kafkalab.errors import ConfigError
+from kafkalab.core.models import MESSAGE_TYPES, InvalidMessage, Record
+from kafkalab.core.serde.codecs import DECODERS, ENCODERS, TYPED_FORMATS
+from kafkalab.core.serde.schemas import SCHEMA_VERSION, SUPPORTED_VERSIONS, ShapeError, check_shape
+from kafkalab.core.serde.wire import to_wire
 
 __all__ = [
     "FORMATS", "CONTENT_TYPES", "SCHEMA_VERSION", "MAX_PAYLOAD_BYTES",
@@ -112,7 +112,7 @@ def _read_headers(headers: Sequence[tuple[str, object]] | None) -> tuple[str, st
             found[key] = raw
     missing = [name for name in _WANTED if name not in found]
     if missing:
-        raise HeaderError(f"missing header(s) {', '.join(missing)}; the producer must use kafkalab.serde.encode")
+        raise HeaderError(f"missing header(s) {', '.join(missing)}; the producer must use kafkalab.core.serde.encode")
     content_type = _header_text(H_CONTENT_TYPE, found[H_CONTENT_TYPE]).split(";")[0].strip().lower()
     fmt = _FORMAT_OF_CONTENT_TYPE.get(content_type)
     if fmt is None:

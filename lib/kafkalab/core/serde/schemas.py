@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
-from ..models import MESSAGE_TYPES, InvalidMessage
+from kafkalab.core.models import MESSAGE_TYPES, InvalidMessage
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (SCHEMA_VERSION,)
