@@ -18,6 +18,7 @@ results/profiles/summary.csv, one row per workload (plus run_id, run_at, machine
     unprofiled_records_per_s, unprofiled_loop_mean_us   the py-spy run (no cProfile)
     top_own, top_cumulative, top_calls   the top functions over all runs ("name share" / count)
     thread_cpu                    CPU seconds per thread name in a run (mean), from /proc
+    counters                      the component's counters after the last run
     spy_top_frames, spy_threads   py-spy: innermost frames by share of samples; samples per thread
     prof_files, callgraph_svg, flame_svg
     machine_cpu_percent, load_avg_1m   the machine during the runs (mean): other work on the 2 cores
@@ -146,6 +147,7 @@ def summary_row(cell: Workload, runs: list[ProfiledRun], sampled: tuple[Profiled
         "top_own": _ranked(profs, "own"), "top_cumulative": _ranked(profs, "cumulative"),
         "top_calls": _ranked(profs, "calls"),
         "thread_cpu": _thread_cpu(runs),
+        "counters": " ".join(f"{k}={v}" for k, v in runs[-1].counters.items()),
         "prof_files": " ".join(p.name for p in profs), "callgraph_svg": graph.name if graph else "",
     }
     if sampled is not None:

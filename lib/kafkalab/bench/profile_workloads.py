@@ -11,8 +11,8 @@ The workload of a component at a given offered rate:
   of it); a positive rate = a feeder thread in this process writes records at that rate
   for the whole run (cProfile ignores that thread; py-spy shows it under its name).
 - The processor's input is the simulator's trades with one order-book snapshot per
-  BOOK_EVERY trades, TRADES_PER_EVENT_SECOND trades per event-time second (so a 1 s window
-  per symbol closes every few hundred records). The candles sink reads candles and book
+  BOOK_EVERY trades, TRADES_PER_EVENT_SECOND records per event-time second (fewer for a
+  backlog too small to span MIN_EVENT_SPAN_S), so that 1 s windows close as it is drained. The candles sink reads candles and book
   features in turn.
 """
 
@@ -39,6 +39,7 @@ COMPONENTS = ("trade-generator", "orderbook-generator", "market-processor", "tra
 CONSUMERS = ("market-processor", "trades-sink", "candles-sink")
 BOOK_EVERY = 10
 TRADES_PER_EVENT_SECOND = 2000
+MIN_EVENT_SPAN_S = 5.0
 FEEDER_BATCH_S = 0.05  # the feeder produces what is due every 50 ms
 
 
@@ -122,7 +123,8 @@ def input_topic_of(record: Record, topics: dict[str, str]) -> str:
 def fill_backlog(bootstrap: str, topics: dict[str, str], workload: Workload) -> int:
     """`records` input records in event-time order, ending a minute ago, written durably."""
     make = market_records(workload.component)
-    step_us = 1_000_000 // TRADES_PER_EVENT_SECOND
+    # a small backlog still spans MIN_EVENT_SPAN_S of event time, so that windows close in it
+    step_us = max(1_000_000 // TRADES_PER_EVENT_SECOND, int(MIN_EVENT_SPAN_S * 1e6) // workload.records)
     start = now_us() - 60_000_000 - workload.records * step_us
     by_topic: dict[str, tuple[list[bytes], list[bytes], list]] = {}
     for i in range(workload.records):

@@ -1,0 +1,165 @@
+"""Profiling hooks (kafkalab.runtime.profiling) and the profile command's pure parts, no broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+
+import pytest
+
+from kafkalab.bench.profile import file_stem, parse_rates, workloads
+from kafkalab.bench.profile_flame import read_frames, thread_shares, top_own_frames
+from kafkalab.bench.profile_workloads import Workload
+from kafkalab.errors import ConfigError, LabError
+from kafkalab.runtime.loop import Bounds, Component
+from kafkalab.runtime.profiling import (LoopTimer, SamplingProfiler, cpu_delta, merge_profiles, run_profiled,
+                                        thread_cpu_s, top_functions)
+
+
+def busy_work(n: int) -> int:
+    return sum(i * i for i in range(n))
+
+
+class Worker(Component):
+    """Each step does a known amount of Python work in a named function, and sleeps a little."""
+
+    name = "worker"
+    counter_names = ("done",)
+    message_counter = "done"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def setup(self, stack: ExitStack) -> None:
+        self.events.append("setup")
+        busy_work(200_000)  # setup work is outside the profiled span
+
+    def step(self) -> None:
+        busy_work(20_000)
+        self.counters.add("done")
+        time.sleep(0.002)
+
+    def finish(self) -> None:
+        self.events.append("finish")
+
+
+def test_run_profiled_times_every_step_and_writes_a_profile(tmp_path):
+    prof = tmp_path / "worker-1.prof"
+    run = run_profiled(Worker(), Bounds(max_messages=25), prof)
+    assert prof.stat().st_size > 0
+    assert run.records == 25 and run.iterations == 25
+    # each step sleeps 2 ms and computes: the mean is at least that, the spread is finite
+    assert 2_000 <= run.loop_mean_us < 1_000_000 and run.loop_sd_us >= 0
+    assert run.seconds > 25 * 0.002 and run.records_per_s == pytest.approx(25 / run.seconds)
+    calls = {f.function: f.calls for f in top_functions([prof], "calls", 50)}
+    busy = [name for name in calls if "busy_work" in name]
+    assert busy and calls[busy[0]] == 25  # setup's call is not in the profiled span
+
+
+def test_the_component_hooks_still_run_and_an_error_still_propagates(tmp_path):
+    worker = Worker()
+    run_profiled(worker, Bounds(max_messages=3), tmp_path / "w.prof")
+    assert worker.events == ["setup", "finish"]
+
+    class Failing(Worker):
+        def step(self) -> None:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_profiled(Failing(), Bounds(max_messages=3), tmp_path / "f.prof")
+
+
+def test_top_functions_orders_by_own_cumulative_and_calls(tmp_path):
+    paths = []
+    for n in (1, 2):
+        paths.append(tmp_path / f"w-{n}.prof")
+        run_profiled(Worker(), Bounds(max_messages=10), paths[-1])
+    own = top_functions(paths, "own", 5)
+    assert [f.own_s for f in own] == sorted((f.own_s for f in own), reverse=True)
+    cumulative = top_functions(paths, "cumulative", 5)
+    assert [f.cumulative_s for f in cumulative] == sorted((f.cumulative_s for f in cumulative), reverse=True)
+    by_calls = {f.function: f.calls for f in top_functions(paths, "calls", 100)}
+    assert by_calls[next(n for n in by_calls if "busy_work" in n)] == 20  # the two runs add up
+    merged = merge_profiles(paths, tmp_path / "all.prof")
+    assert top_functions([merged], "calls", 3) == top_functions(paths, "calls", 3)
+    with pytest.raises(ConfigError, match="unknown ordering"):
+        top_functions(paths, "wall")
+
+
+def test_loop_timer_statistics():
+    timer = LoopTimer()
+    timer.durations_us.extend([10.0, 20.0, 30.0])
+    assert timer.iterations == 3 and timer.mean_us() == 20.0 and timer.sd_us() == 10.0
+    assert LoopTimer().mean_us() == 0.0 and LoopTimer().sd_us() == 0.0
+
+
+def test_thread_cpu_names_this_process_threads():
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            busy_work(10_000)
+
+    spinner = threading.Thread(target=spin)
+    before = thread_cpu_s()
+    spinner.start()
+    time.sleep(0.5)
+    after = thread_cpu_s()
+    stop.set()
+    spinner.join()
+    used = cpu_delta(before, after)
+    assert sum(used.values()) > 0.05  # the spinning thread's CPU is seen
+    assert all(v > 0 for v in used.values())
+
+
+def test_py_spy_flame_graph_shows_where_a_process_spends_its_time(tmp_path):
+    code = ("import time\n"
+            "def hot_loop():\n"
+            "    end = time.time() + 4\n"
+            "    while time.time() < end:\n"
+            "        sum(i for i in range(1000))\n"
+            "hot_loop()\n")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    svg = tmp_path / "flame.svg"
+    try:
+        with SamplingProfiler(svg, pid=child.pid) as spy:
+            time.sleep(2)
+    finally:
+        child.wait(30)
+    assert spy.wrote_svg and read_frames(svg)
+    top = top_own_frames(svg, 5)
+    assert sum(share for name, _n, share in top if "hot_loop" in name or "genexpr" in name) > 0.5
+    assert sum(thread_shares(svg).values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_py_spy_on_a_missing_process_fails_with_one_line(tmp_path):
+    with pytest.raises(LabError, match="py-spy exited at once"):
+        with SamplingProfiler(tmp_path / "x.svg", pid=2**22 + 12345):
+            pass
+
+
+def test_workloads_cross_rates_and_serializers_and_refuse_unknowns():
+    cells = workloads("kafka", "market-processor", "max,10", "json,msgpack", 100, 5)
+    assert [(c.rate_hz, c.serializer) for c in cells] == [(0, "json"), (0, "msgpack"), (10, "json"), (10, "msgpack")]
+    assert len(workloads("kafka", "all", "max", "msgpack", 100, 5)) == 5
+    assert file_stem(cells[2]) == "kafka-market-processor-10hz-json"
+    with pytest.raises(ConfigError, match="transport 'rabbitmq' has no components to profile yet"):
+        workloads("rabbitmq", "market-processor", "max", "msgpack", 100, 5)
+    with pytest.raises(ConfigError, match="unknown component"):
+        workloads("kafka", "processor", "max", "msgpack", 100, 5)
+    with pytest.raises(ConfigError):
+        workloads("kafka", "trades-sink", "max", "xml", 100, 5)
+    with pytest.raises(ConfigError, match="--rate"):
+        parse_rates("fast")
+    assert parse_rates("max, 0 ,1000") == [0.0, 0.0, 1000.0]
+
+
+def test_bounds_drain_the_backlog_only_for_consumers_at_saturation():
+    sink = Workload("kafka", "trades-sink", 0, "msgpack", 500, 30)
+    assert sink.bounds() == Bounds(max_seconds=30, max_messages=500)
+    assert Workload("kafka", "trades-sink", 10, "msgpack", 500, 30).bounds().max_messages == 0
+    assert Workload("kafka", "trade-generator", 0, "msgpack", 500, 30).bounds().max_messages == 0
