@@ -163,3 +163,15 @@ def test_bounds_drain_the_backlog_only_for_consumers_at_saturation():
     assert sink.bounds() == Bounds(max_seconds=30, max_messages=500)
     assert Workload("kafka", "trades-sink", 10, "msgpack", 500, 30).bounds().max_messages == 0
     assert Workload("kafka", "trade-generator", 0, "msgpack", 500, 30).bounds().max_messages == 0
+
+
+def test_the_notebook_profile_hook_names_the_file_and_prints_the_top_functions(tmp_path):
+    from kafkalab.runtime.profiling import profile_path, run_with_profile
+
+    path = profile_path(tmp_path, "kafka", "worker")
+    assert path.parent == tmp_path and path.name.startswith("kafka-worker-") and path.suffix == ".prof"
+    lines: list[str] = []
+    run = run_with_profile(Worker(), Bounds(max_messages=5), path, echo=lines.append)
+    assert run.records == 5 and path.exists()
+    assert "5 loop iterations" in lines[0] and "snakeviz" in lines[0]
+    assert lines[1].startswith("  most own time: ") and lines[1].count("%") == 3

@@ -161,6 +161,22 @@ def run_profiled(component: Component, bounds: Bounds, prof_path: Path | None = 
                        prof_path, counters)
 
 
+def profile_path(profiles_dir: Path, transport: str, component: str) -> Path:
+    """results/profiles/<transport>-<component>-<run>.prof, the run named by its UTC start."""
+    return Path(profiles_dir) / f"{transport}-{component}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.prof"
+
+
+def run_with_profile(component: Component, bounds: Bounds, prof_path: Path, echo=print) -> ProfiledRun:
+    """The `profile` parameter of a component's notebook: run it under cProfile, then print the
+    loop timing and the three functions with the most own time (plain lines: papermill output)."""
+    run = run_profiled(component, bounds, prof_path)
+    echo(f"{component.name}: {run.iterations} loop iterations, {run.loop_mean_us:,.0f} ± {run.loop_sd_us:,.0f} us "
+         f"each, {run.records_per_s:,.0f} records/s; profile in {prof_path} (open it with snakeviz)")
+    top = top_functions([prof_path], "own", 3)
+    echo("  most own time: " + "; ".join(f"{f.function} {f.own_share:.1%}" for f in top))
+    return run
+
+
 # ---- reading .prof files ---------------------------------------------------------------------
 
 SORT_KEYS = {"own": "tottime", "cumulative": "cumtime", "calls": "ncalls"}
