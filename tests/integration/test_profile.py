@@ -47,6 +47,7 @@ def test_profile_command_profiles_a_sink_twice_and_once_under_py_spy(bootstrap, 
     assert float(row["records_per_s"]) == pytest.approx(300 / seconds, rel=0.25)
     assert 0 < float(row["loop_mean_us"]) < seconds * 1e6 and float(row["loop_sd_us"]) >= 0
     assert float(row["iterations"]) >= 1 and float(row["unprofiled_records_per_s"]) > 0
+    assert 0 < float(row["cpu_us_per_record"]) < seconds * 1e6 / 300 and float(row["unprofiled_cpu_us_per_record"]) > 0
     # the profile is of the sink's loop: its step is on top by cumulative time, and decoding is in it
     assert "sink.py" in row["top_cumulative"]
     names = [f.function for f in top_functions([out / "kafka-trades-sink-max-json-all.prof"], "cumulative", 40)]

@@ -55,6 +55,8 @@ def test_run_profiled_times_every_step_and_writes_a_profile(tmp_path):
     # each step sleeps 2 ms and computes: the mean is at least that, the spread is finite
     assert 2_000 <= run.loop_mean_us < 1_000_000 and run.loop_sd_us >= 0
     assert run.seconds > 25 * 0.002 and run.records_per_s == pytest.approx(25 / run.seconds)
+    # the loop thread's CPU: the computing counts, the sleeping does not
+    assert 0 < run.loop_cpu_s < run.seconds and run.cpu_us_per_record == pytest.approx(run.loop_cpu_s * 1e6 / 25)
     calls = {f.function: f.calls for f in top_functions([prof], "calls", 50)}
     busy = [name for name in calls if "busy_work" in name]
     assert busy and calls[busy[0]] == 25  # setup's call is not in the profiled span

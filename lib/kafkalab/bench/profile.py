@@ -15,7 +15,9 @@ results/profiles/summary.csv, one row per workload (plus run_id, run_at, machine
     loop_within_sd_us             mean over the runs of the per-step sd inside a run
     iterations                    steps per run (mean)
     records_per_s, records_per_s_sd   over the runs (under cProfile)
-    unprofiled_records_per_s, unprofiled_loop_mean_us   the py-spy run (no cProfile)
+    cpu_us_per_record, ..._sd     CPU time of the loop's thread per record (under cProfile); unlike
+                                  wall-clock rates it hardly changes when other work shares the cores
+    unprofiled_records_per_s, unprofiled_loop_mean_us, unprofiled_cpu_us_per_record   the py-spy run
     top_own, top_cumulative, top_calls   the top functions over all runs ("name share" / count)
     thread_cpu                    CPU seconds per thread name in a run (mean), from /proc
     counters                      the component's counters after the last run
@@ -144,6 +146,8 @@ def summary_row(cell: Workload, runs: list[ProfiledRun], sampled: tuple[Profiled
         "loop_mean_us": _mean([r.loop_mean_us for r in runs]), "loop_sd_us": _sd([r.loop_mean_us for r in runs]),
         "loop_within_sd_us": _mean([r.loop_sd_us for r in runs]), "iterations": _mean([r.iterations for r in runs]),
         "records_per_s": _mean(rates), "records_per_s_sd": _sd(rates),
+        "cpu_us_per_record": _mean([r.cpu_us_per_record for r in runs]),
+        "cpu_us_per_record_sd": _sd([r.cpu_us_per_record for r in runs]),
         "top_own": _ranked(profs, "own"), "top_cumulative": _ranked(profs, "cumulative"),
         "top_calls": _ranked(profs, "calls"),
         "thread_cpu": _thread_cpu(runs),
@@ -154,6 +158,7 @@ def summary_row(cell: Workload, runs: list[ProfiledRun], sampled: tuple[Profiled
         run, svg = sampled
         row.update({
             "unprofiled_records_per_s": round(run.records_per_s, 1), "unprofiled_loop_mean_us": run.loop_mean_us,
+            "unprofiled_cpu_us_per_record": round(run.cpu_us_per_record, 1),
             "spy_top_frames": "; ".join(f"{name} {share:.1%}" for name, _n, share in top_own_frames(svg, 6)),
             "spy_threads": "; ".join(f"{name} {share:.1%}" for name, share in thread_shares(svg).items()),
             "flame_svg": svg.name,
