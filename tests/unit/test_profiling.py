@@ -100,22 +100,22 @@ def test_loop_timer_statistics():
 
 
 def test_thread_cpu_names_this_process_threads():
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
+    def spin() -> None:  # until this thread has had 0.2 s of CPU, however busy the machine is
+        while time.thread_time() < 0.2:
             busy_work(10_000)
 
-    spinner = threading.Thread(target=spin)
+    spinner = threading.Thread(target=spin, name="spinner")
     before = thread_cpu_s()
     spinner.start()
-    time.sleep(0.5)
-    after = thread_cpu_s()
-    stop.set()
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + 120
+    while spinner.is_alive() and time.monotonic() < deadline:
+        seen = cpu_delta(before, thread_cpu_s())  # read while the thread still exists
+        time.sleep(0.05)
     spinner.join()
-    used = cpu_delta(before, after)
-    assert sum(used.values()) > 0.05  # the spinning thread's CPU is seen
-    assert all(v > 0 for v in used.values())
+    # /proc counts in clock ticks (10 ms); Python < 3.14 leaves its threads under the process's name
+    assert sum(seen.values()) >= 0.1
+    assert all(v > 0 for v in seen.values())
 
 
 def test_py_spy_flame_graph_shows_where_a_process_spends_its_time(tmp_path):

@@ -18,7 +18,8 @@ results/profiles/summary.csv, one row per workload (plus run_id, run_at, machine
     cpu_us_per_record, ..._sd     CPU time of the loop's thread per record (under cProfile); unlike
                                   wall-clock rates it hardly changes when other work shares the cores
     unprofiled_records_per_s, unprofiled_loop_mean_us, unprofiled_cpu_us_per_record   the py-spy run
-    top_own, top_cumulative, top_calls   the top functions over all runs ("name share" / count)
+    top_own, top_cumulative, top_calls   the top functions over all runs: share of the profiled
+                                  time spent in the function itself; cumulative seconds per run; calls
     thread_cpu                    CPU seconds per thread name in a run (mean), from /proc
     counters                      the component's counters after the last run
     spy_top_frames, spy_threads   py-spy: innermost frames by share of samples; samples per thread
@@ -106,8 +107,8 @@ def profile(config: LabConfig, cells: list[Workload], runs: int = DEFAULT_RUNS, 
         if sample:
             for cell in cells:
                 svg = out / f"{file_stem(cell)}-flame.svg"
-                with prepared(config, cell, work) as component, SamplingProfiler(svg):
-                    run = run_profiled(component, cell.bounds(), None)
+                with prepared(config, cell, work) as component:
+                    run = run_profiled(component, cell.bounds(), None, sampler=SamplingProfiler(svg))
                 sampled[cell] = (run, svg)
                 echo(f"{cell.label} under py-spy: {run.records_per_s:,.0f} records/s -> {svg.name}")
     finally:
@@ -172,8 +173,7 @@ def _ranked(profs: list[Path], by: str) -> str:
         return "; ".join(f"{f.function} {f.calls:,}" for f in top)
     if by == "own":
         return "; ".join(f"{f.function} {f.own_share:.1%}" for f in top)
-    total = sum(f.own_s for f in top_functions(profs, "own", 10**6)) or 1e-9
-    return "; ".join(f"{f.function} {f.cumulative_s / total:.1%}" for f in top)
+    return "; ".join(f"{f.function} {f.cumulative_s / len(profs):.2f}s" for f in top)  # per run
 
 
 def _thread_cpu(runs: list[ProfiledRun]) -> str:

@@ -71,7 +71,10 @@ class LoopTimer:
 
 
 def thread_cpu_s(pid: int | None = None) -> dict[str, float]:
-    """CPU seconds (user + system) per thread name of a process, from /proc; {} elsewhere."""
+    """CPU seconds (user + system) per thread name of a process, from /proc; {} elsewhere.
+
+    librdkafka names its threads (rdk:main, rdk:broker<N>); Python before 3.14 does not pass
+    its thread names to the OS, so Python threads add up under the process's name ("python")."""
     root = Path(f"/proc/{pid or os.getpid()}/task")
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     totals: dict[str, float] = {}
@@ -122,9 +125,11 @@ class ProfiledRun:
         return self.loop_cpu_s * 1e6 / self.records if self.records else 0.0
 
 
-def run_profiled(component: Component, bounds: Bounds, prof_path: Path | None = None) -> ProfiledRun:
-    """Run `component` through the runtime loop with the loop timer (always) and cProfile
-    (when `prof_path` is given: written there as a .prof file, SnakeViz/pstats format).
+def run_profiled(component: Component, bounds: Bounds, prof_path: Path | None = None,
+                 sampler: "SamplingProfiler | None" = None) -> ProfiledRun:
+    """Run `component` through the runtime loop with the loop timer (always), cProfile (when
+    `prof_path` is given: written there as a .prof file, SnakeViz/pstats format) and py-spy
+    (when a `sampler` is given).
 
     The profiled span is the loop, from the end of setup() to the end of finish().
     """
@@ -139,6 +144,8 @@ def run_profiled(component: Component, bounds: Bounds, prof_path: Path | None = 
 
     def profiled_setup(stack) -> None:
         setup(stack)
+        if sampler is not None:
+            stack.enter_context(sampler)  # stops when the loop's clients close, after finish()
         cpu_before.update(thread_cpu_s())
         span.append(time.perf_counter())
         loop_cpu.append(time.thread_time())
