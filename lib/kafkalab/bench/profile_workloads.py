@@ -83,7 +83,7 @@ def check_workload(workload: Workload) -> None:
 
 def market_records(component: str, seed: int = 7) -> Callable[[int], Record]:
     """A function event_ts_us -> the next input record of `component` (simulated, valid)."""
-    from kafkalab.transports.kafka.generator import MarketSimulator
+    from kafkalab.core.market import MarketSimulator
 
     sim = MarketSimulator(seed=seed)
     if component == "trades-sink":
