@@ -177,3 +177,18 @@ def test_the_notebook_profile_hook_names_the_file_and_prints_the_top_functions(t
     assert run.records == 5 and path.exists()
     assert "5 loop iterations" in lines[0] and "snakeviz" in lines[0]
     assert lines[1].startswith("  most own time: ") and lines[1].count("%") == 3
+
+
+def test_summary_of_runs_without_cprofile_has_timing_and_cpu_but_no_top_functions():
+    from kafkalab.bench.profile import summary_row
+    from kafkalab.runtime.profiling import ProfiledRun
+
+    cell = Workload("kafka", "trades-sink", 0, "msgpack", 100, 30)
+    runs = [ProfiledRun("sink-trades-csv", 2.0, 100, 4, 500.0, 50.0, 0.01, {"python": 0.01}, None, {"written": 100}),
+            ProfiledRun("sink-trades-csv", 4.0, 100, 6, 700.0, 70.0, 0.03, {"python": 0.03}, None, {"written": 100})]
+    row = summary_row(cell, runs, None, None)
+    assert row["cprofile"] is False and "top_own" not in row and row["prof_files"] == ""
+    assert row["records_per_s"] == pytest.approx(37.5) and row["records_per_s_sd"] == pytest.approx(17.7, abs=0.1)
+    assert row["cpu_us_per_record"] == pytest.approx(200.0) and row["loop_mean_us"] == 600.0
+    assert row["loop_sd_us"] == pytest.approx(141.4, abs=0.1) and row["loop_within_sd_us"] == 60.0
+    assert row["thread_cpu"] == "python 0.020s" and row["counters"] == "written=100"

@@ -10,7 +10,8 @@ measured side by side, their runs interleaved so that every variant sees the sam
   the flame graph ...-flame.svg, and the same loop timing without cProfile's overhead.
 
 results/profiles/summary.csv, one row per workload (plus run_id, run_at, machine):
-    transport, component, rate_hz (0 = saturation), serializer, runs, seconds_per_run, records
+    transport, component, rate_hz (0 = saturation), serializer, cprofile (False: --no-cprofile),
+    runs, seconds_per_run, records
     loop_mean_us, loop_sd_us      mean and sd over the runs of each run's mean step time
     loop_within_sd_us             mean over the runs of the per-step sd inside a run
     iterations                    steps per run (mean)
@@ -81,8 +82,11 @@ def workloads(transport: str, component: str, rates: str, serializers: str, reco
 
 
 def profile(config: LabConfig, cells: list[Workload], runs: int = DEFAULT_RUNS, sample: bool = True,
-            echo=print) -> list[dict]:
-    """Profile every workload `runs` times (interleaved) and once under py-spy; write the tables."""
+            echo=print, deterministic: bool = True) -> list[dict]:
+    """Profile every workload `runs` times (interleaved) and once under py-spy; write the tables.
+
+    deterministic=False: the runs go without cProfile (loop timing and CPU only), for figures
+    free of the profiler's overhead."""
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1 (got {runs})")
     out = config.profiles_dir
@@ -97,7 +101,7 @@ def profile(config: LabConfig, cells: list[Workload], runs: int = DEFAULT_RUNS, 
     try:
         for n in range(1, runs + 1):
             for cell in cells:
-                prof = out / f"{file_stem(cell)}-{n}.prof"
+                prof = out / f"{file_stem(cell)}-{n}.prof" if deterministic else None
                 with prepared(config, cell, work) as component, LoadProbe() as probe:
                     run = run_profiled(component, cell.bounds(), prof)
                 measured[cell].append(run)
@@ -117,11 +121,13 @@ def profile(config: LabConfig, cells: list[Workload], runs: int = DEFAULT_RUNS, 
         shutil.rmtree(work, ignore_errors=True)
     rows, functions = [], []
     for cell in cells:
-        merged = merge_profiles([r.prof_path for r in measured[cell]], out / f"{file_stem(cell)}-all.prof")
-        graph = call_graph(merged, out / f"{file_stem(cell)}-callgraph.svg")
+        graph = None
+        if deterministic:
+            merged = merge_profiles([r.prof_path for r in measured[cell]], out / f"{file_stem(cell)}-all.prof")
+            graph = call_graph(merged, out / f"{file_stem(cell)}-callgraph.svg")
+            functions += function_rows(cell, [r.prof_path for r in measured[cell]])
         rows.append({**summary_row(cell, measured[cell], sampled.get(cell), graph),
                      **{k: _mean([load[k] for load in loads[cell]]) for k in ("machine_cpu_percent", "load_avg_1m")}})
-        functions += function_rows(cell, [r.prof_path for r in measured[cell]])
     append_rows(out / "summary.csv", rows)
     append_rows(out / "functions.csv", functions)
     echo(f"profiles, summary.csv and pictures in {out}")
@@ -138,19 +144,19 @@ def _sd(values: list[float]) -> float:
 
 def summary_row(cell: Workload, runs: list[ProfiledRun], sampled: tuple[ProfiledRun, Path] | None,
                 graph: Path | None) -> dict:
-    profs = [r.prof_path for r in runs]
+    profs = [r.prof_path for r in runs if r.prof_path is not None]
     rates = [r.records_per_s for r in runs]
     row = {
         "transport": cell.transport, "component": cell.component, "rate_hz": cell.rate_hz,
-        "serializer": cell.serializer, "runs": len(runs), "seconds_per_run": _mean([r.seconds for r in runs]),
+        "serializer": cell.serializer, "cprofile": bool(profs), "runs": len(runs), "seconds_per_run": _mean([r.seconds for r in runs]),
         "records": _mean([r.records for r in runs]),
         "loop_mean_us": _mean([r.loop_mean_us for r in runs]), "loop_sd_us": _sd([r.loop_mean_us for r in runs]),
         "loop_within_sd_us": _mean([r.loop_sd_us for r in runs]), "iterations": _mean([r.iterations for r in runs]),
         "records_per_s": _mean(rates), "records_per_s_sd": _sd(rates),
         "cpu_us_per_record": _mean([r.cpu_us_per_record for r in runs]),
         "cpu_us_per_record_sd": _sd([r.cpu_us_per_record for r in runs]),
-        "top_own": _ranked(profs, "own"), "top_cumulative": _ranked(profs, "cumulative"),
-        "top_calls": _ranked(profs, "calls"),
+        **({"top_own": _ranked(profs, "own"), "top_cumulative": _ranked(profs, "cumulative"),
+            "top_calls": _ranked(profs, "calls")} if profs else {}),
         "thread_cpu": _thread_cpu(runs),
         "counters": " ".join(f"{k}={v}" for k, v in runs[-1].counters.items()),
         "prof_files": " ".join(p.name for p in profs), "callgraph_svg": graph.name if graph else "",
@@ -221,6 +227,8 @@ def add_profile_commands(subparsers) -> None:
     p.add_argument("--records", type=int, default=DEFAULT_RECORDS,
                    help="records per run at saturation (the backlog a consumer drains)")
     p.add_argument("--no-py-spy", action="store_true", help="skip the sampling run")
+    p.add_argument("--no-cprofile", action="store_true",
+                   help="runs without cProfile: loop timing and CPU per record free of the profiler's overhead")
     p.set_defaults(func=_profile_command)
 
 
@@ -230,5 +238,5 @@ def _profile_command(args) -> int:
     cfg = lab_config.load()
     cells = workloads(args.transport, args.component, args.rate, args.serializer or cfg.serializer_for("trades"),
                       args.records, args.seconds)
-    profile(cfg, cells, runs=args.runs, sample=not args.no_py_spy)
+    profile(cfg, cells, runs=args.runs, sample=not args.no_py_spy, deterministic=not args.no_cprofile)
     return 0
