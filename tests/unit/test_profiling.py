@@ -158,6 +158,11 @@ def test_workloads_cross_rates_and_serializers_and_refuse_unknowns():
     with pytest.raises(ConfigError, match="--rate"):
         parse_rates("fast")
     assert parse_rates("max, 0 ,1000") == [0.0, 0.0, 1000.0]
+    from kafkalab.bench.profile import experiment_of
+
+    assert experiment_of(cells) == "serializer+rate"
+    assert experiment_of(workloads("kafka", "market-processor", "max", "json,avro", 100, 5)) == "serializer"
+    assert experiment_of(workloads("kafka", "all", "max", "msgpack", 100, 5)) == ""
 
 
 def test_bounds_drain_the_backlog_only_for_consumers_at_saturation():

@@ -27,6 +27,8 @@ results/profiles/summary.csv, one row per workload (plus run_id, run_at, machine
     prof_files, callgraph_svg, flame_svg
     machine_cpu_percent, load_avg_1m   the machine during the runs (mean): other work on the 2 cores
 results/profiles/functions.csv: the top FUNCTION_ROWS functions by own time per workload.
+results/bench/profile_experiments.csv: when one component runs in several serializers or rates side
+by side, one row per variant (experiment = "serializer", "rate" or both; EXPERIMENT_COLUMNS).
 """
 
 from __future__ import annotations
@@ -130,8 +132,26 @@ def profile(config: LabConfig, cells: list[Workload], runs: int = DEFAULT_RUNS, 
                      **{k: _mean([load[k] for load in loads[cell]]) for k in ("machine_cpu_percent", "load_avg_1m")}})
     append_rows(out / "summary.csv", rows)
     append_rows(out / "functions.csv", functions)
+    experiment = experiment_of(cells)
+    if experiment:
+        append_rows(config.bench_dir / "profile_experiments.csv",
+                    [{"experiment": experiment, **{k: row.get(k) for k in EXPERIMENT_COLUMNS}} for row in rows])
     echo(f"profiles, summary.csv and pictures in {out}")
     return rows
+
+
+EXPERIMENT_COLUMNS = ("transport", "component", "rate_hz", "serializer", "cprofile", "runs", "records_per_s",
+                      "records_per_s_sd", "cpu_us_per_record", "cpu_us_per_record_sd", "loop_mean_us", "loop_sd_us",
+                      "load_avg_1m")
+
+
+def experiment_of(cells: list[Workload]) -> str:
+    """"serializer" or "rate" when one component was measured in several of them side by side."""
+    if len({c.component for c in cells}) != 1 or len(cells) < 2:
+        return ""
+    varied = [name for name, values in (("serializer", {c.serializer for c in cells}),
+                                        ("rate", {c.rate_hz for c in cells})) if len(values) > 1]
+    return "+".join(varied)
 
 
 def _mean(values: list[float]) -> float:
