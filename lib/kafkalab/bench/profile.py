@@ -40,7 +40,6 @@ import uuid
 from pathlib import Path
 
 from kafkalab.bench.common import append_rows
-from kafkalab.bench.harness import LoadProbe
 from kafkalab.bench.profile_flame import thread_shares, top_own_frames
 from kafkalab.bench.profile_workloads import COMPONENTS, Workload, check_workload, prepared
 from kafkalab.config import LabConfig
@@ -89,6 +88,8 @@ def profile(config: LabConfig, cells: list[Workload], runs: int = DEFAULT_RUNS, 
 
     deterministic=False: the runs go without cProfile (loop timing and CPU only), for figures
     free of the profiler's overhead."""
+    from kafkalab.bench.harness import LoadProbe
+
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1 (got {runs})")
     out = config.profiles_dir

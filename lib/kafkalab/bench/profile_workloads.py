@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from kafkalab.bench.harness import fill_topic, fresh_topic, wait_for_ready
 from kafkalab.config import LabConfig
 from kafkalab.core import serde
 from kafkalab.core.models import BookFeatures, Candle, Record, now_us
 from kafkalab.errors import ConfigError
+from kafkalab.runtime import params
 from kafkalab.runtime.loop import Bounds, Component
 
 TRANSPORTS = ("kafka",)  # transports whose components can be profiled (rabbitmq, zeromq: later)
-COMPONENTS = ("trade-generator", "orderbook-generator", "market-processor", "trades-sink", "candles-sink")
+COMPONENTS = params.COMPONENTS  # trade-generator, orderbook-generator, market-processor, trades-sink, candles-sink
 CONSUMERS = ("market-processor", "trades-sink", "candles-sink")
 BOOK_EVERY = 10
 TRADES_PER_EVENT_SECOND = 2000
@@ -122,6 +122,8 @@ def input_topic_of(record: Record, topics: dict[str, str]) -> str:
 
 def fill_backlog(bootstrap: str, topics: dict[str, str], workload: Workload) -> int:
     """`records` input records in event-time order, ending a minute ago, written durably."""
+    from kafkalab.bench.harness import fill_topic
+
     make = market_records(workload.component)
     # a small backlog still spans MIN_EVENT_SPAN_S of event time, so that windows close in it
     step_us = max(1_000_000 // TRADES_PER_EVENT_SECOND, int(MIN_EVENT_SPAN_S * 1e6) // workload.records)
@@ -208,6 +210,8 @@ def _build(config: LabConfig, workload: Workload, topics: dict[str, str], data_d
 @contextmanager
 def prepared(config: LabConfig, workload: Workload, work_dir: Path) -> Iterator[Component]:
     """The component, its fresh topics and its input; topics, feeder and files removed after."""
+    from kafkalab.bench.harness import fresh_topic, wait_for_ready
+
     check_workload(workload)
     config = config.with_overrides(serializer=workload.serializer)
     bootstrap = config.bootstrap_servers
