@@ -12,7 +12,8 @@ import re
 
 from kafkalab.deploy.sources import LabDeclarations
 from kafkalab.deploy.workloads import NAMESPACE, labels
-from kafkalab.transports.kafka.topics import ORDERBOOKS, TOPICS, TOPICS_BY_NAME, TRADES, TopicSpec
+from kafkalab.core.streams import ORDERBOOKS, TRADES
+from kafkalab.transports.kafka.topics import TOPICS, TOPICS_BY_NAME, TopicSpec
 
 CLUSTER = "kafkalab"
 NODE_POOL = "dual-role"

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from kafkalab.deploy import kafka, rabbitmq, workloads
-from kafkalab.config import ENV_BOOTSTRAP
+from kafkalab.config import ENV_BOOTSTRAP, ENV_TRANSPORT
 from kafkalab.deploy.sources import LabDeclarations, notebook_defaults
 from kafkalab.deploy.sources import load as load_declarations
 
@@ -110,8 +110,11 @@ def _local_overlay() -> dict:
 
 def _rabbitmq_overlay() -> dict:
     selector = "app.kubernetes.io/component in (generator,processor,sink)"
+    # JupyterLab's kernels default to RabbitMQ too (KAFKALAB_TRANSPORT); each component is told explicitly.
+    env = [{"op": "add", "path": f"/data/{ENV_TRANSPORT}", "value": rabbitmq.TRANSPORT}]
     # group apps: the Deployments and the StatefulSet, not the sinks' volumes or the processor's Service
     return _kustomization(["../../base", "../../rabbitmq"], namespace=workloads.NAMESPACE, patches=[
+        {"target": {"kind": "ConfigMap", "name": workloads.LAB_ENV}, "patch": yaml.dump(env, Dumper=_Dumper)},
         {"target": {"group": "apps", "labelSelector": selector},
          "patch": yaml.dump(rabbitmq.transport_patch(), Dumper=_Dumper, sort_keys=False)}])
 
