@@ -144,10 +144,13 @@ def headless_service(component: ComposeComponent) -> dict:
 
 
 def disruption_budget(component: ComposeComponent) -> dict:
-    """A node drain evicts at most one processor at a time: one rebalance, one fenced transaction."""
+    """A node drain evicts at most one processor at a time: one rebalance, one fenced transaction.
+    A pod that is not ready (e.g. waiting for brokers) may always be evicted: it holds no work,
+    and counting it would block every drain."""
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": {"name": component.service, "labels": labels(component.service, role(component))},
-            "spec": {"maxUnavailable": 1, "selector": selector(component.service)}}
+            "spec": {"maxUnavailable": 1, "selector": selector(component.service),
+                     "unhealthyPodEvictionPolicy": "AlwaysAllow"}}
 
 
 def jupyter(decl: LabDeclarations) -> list[dict]:

@@ -16,6 +16,7 @@ from kafkalab import config as lab_config
 from kafkalab.deploy import kafka as kafka_manifests
 from kafkalab.deploy import rabbitmq as rabbitmq_manifests
 from kafkalab.deploy.sources import notebook_defaults
+from kafkalab.transports.kafka.clients import CONSUMER_DEFAULTS
 from kafkalab.transports.kafka.topics import TOPICS, TOPICS_BY_NAME
 from .k8s_render import ROOT, container, find
 
@@ -96,6 +97,9 @@ def test_processor_scales_on_its_groups_lag_up_to_the_partition_count(rendered):
     assert topics == set(kafka_manifests.PROCESSOR_INPUTS)
     assert {t["metadata"]["consumerGroup"] for t in scaler["spec"]["triggers"]} == {group}
     assert scaler["spec"]["maxReplicaCount"] == min(TOPICS_BY_NAME[t].partitions for t in topics)
+    # a group with no committed offset yet: KEDA counts the lag from where the processor starts
+    assert {t["metadata"]["offsetResetPolicy"] for t in scaler["spec"]["triggers"]} == {
+        CONSUMER_DEFAULTS["auto.offset.reset"]}
     assert 1 <= scaler["spec"]["minReplicaCount"] <= scaler["spec"]["maxReplicaCount"]
     assert "replicas" not in processor["spec"], "an applied replica count would fight the autoscaler"
 
