@@ -116,7 +116,9 @@ def _rabbitmq_overlay() -> dict:
     return _kustomization(["../../base", "../../rabbitmq"], namespace=workloads.NAMESPACE, patches=[
         {"target": {"kind": "ConfigMap", "name": workloads.LAB_ENV}, "patch": yaml.dump(env, Dumper=_Dumper)},
         {"target": {"group": "apps", "labelSelector": selector},
-         "patch": yaml.dump(rabbitmq.transport_patch(), Dumper=_Dumper, sort_keys=False)}])
+         "patch": yaml.dump(rabbitmq.transport_patch(), Dumper=_Dumper, sort_keys=False)},
+        {"target": {"group": "apps", "kind": "Deployment", "name": workloads.JUPYTER},
+         "patch": yaml.dump(rabbitmq.broker_env_patch(), Dumper=_Dumper, sort_keys=False)}])
 
 
 def generate(root: Path) -> dict[str, str]:

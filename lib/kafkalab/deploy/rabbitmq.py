@@ -41,9 +41,15 @@ def broker_env() -> list[dict]:
     return [*secret, {"name": ENV_URL, "value": url}]
 
 
+CONTAINER = "/spec/template/spec/containers/0"
+
+
+def broker_env_patch() -> list[dict]:
+    """JSON patch giving a workload the broker's address (JupyterLab's kernels need it too)."""
+    return [{"op": "add", "path": f"{CONTAINER}/env/-", "value": env} for env in broker_env()]
+
+
 def transport_patch() -> list[dict]:
     """JSON patch for every component workload: the same notebook over RabbitMQ."""
-    container = "/spec/template/spec/containers/0"
-    ops = [{"op": "add", "path": f"{container}/args/-", "value": value} for value in ("-r", "transport", TRANSPORT)]
-    ops += [{"op": "add", "path": f"{container}/env/-", "value": env} for env in broker_env()]
-    return ops
+    args = [{"op": "add", "path": f"{CONTAINER}/args/-", "value": value} for value in ("-r", "transport", TRANSPORT)]
+    return args + broker_env_patch()

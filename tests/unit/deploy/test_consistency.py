@@ -226,6 +226,8 @@ def test_rabbitmq_path_runs_the_same_components_over_a_three_node_cluster(render
         assert secrets == {f"{cluster['metadata']['name']}-default-user"}
         url = next(e["value"] for e in main["env"] if e["name"] == rabbitmq_manifests.ENV_URL)
         assert url.startswith("amqp://") and f"@{cluster['metadata']['name']}.kafkalab.svc:5672/" in url
+    (jupyter,) = find(documents, "Deployment", "jupyter")
+    assert rabbitmq_manifests.ENV_URL in {e["name"] for e in container(jupyter)["env"]}
     (env,) = find(documents, "ConfigMap", "kafkalab-env")
     assert lab_config.parse_transport(env["data"][lab_config.ENV_TRANSPORT]) == "rabbitmq"
     (local_env,) = find(rendered["local"], "ConfigMap", "kafkalab-env")
