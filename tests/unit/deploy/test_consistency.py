@@ -111,6 +111,8 @@ def test_each_processor_replica_has_its_own_stable_instance(rendered):
         assert _parameters(main["args"])["instance"] == "$(POD_NAME)"
         pod_name = next(e for e in main["env"] if e["name"] == "POD_NAME")
         assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        (governing,) = find(documents, "Service", processor["spec"]["serviceName"])
+        assert governing["spec"]["clusterIP"] == "None", "a StatefulSet's pod names come from a headless Service"
         (budget,) = find(documents, "PodDisruptionBudget")
         assert budget["spec"]["selector"] == processor["spec"]["selector"] and budget["spec"]["maxUnavailable"] == 1
 
