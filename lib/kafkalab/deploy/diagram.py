@@ -2,7 +2,7 @@
 
 Boxes are what `kubectl apply -k k8s/overlays/local` creates (workloads with their kind and
 replica count, the Strimzi cluster and its topics, volumes, the JupyterLab Service); edges
-are which stream each component writes or reads, from its notebook's `*_topic` parameters.
+are which stream each component writes or reads.
 kafkalab.report.architecture.diagram_svg renders it like the component diagram.
 """
 
@@ -12,23 +12,25 @@ from pathlib import Path
 
 import yaml
 
-from kafkalab.core.streams import DEAD_LETTERS
+from kafkalab.core.streams import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
 from kafkalab.deploy import kafka, manifests, workloads
-from kafkalab.deploy.sources import notebook_defaults
 
 LOCAL_FILES = ("k8s/base/", "k8s/kafka/")
+# What each compose component reads and writes (DESIGN.md's component table); a component
+# missing here fails the diagram's test.
+DATA_FLOW = {
+    "generator-trades": ((), (TRADES,)),
+    "generator-orderbook": ((), (ORDERBOOKS,)),
+    "processor-market": (kafka.PROCESSOR_INPUTS, (CANDLES, BOOK_FEATURES, DEAD_LETTERS)),
+    "sink-trades-csv": ((TRADES,), (DEAD_LETTERS,)),
+    "sink-candles-csv": ((CANDLES, BOOK_FEATURES), (DEAD_LETTERS,)),
+}
 
 
 def _documents(root: Path) -> list[dict]:
     tree = manifests.generate(root)
     texts = [text for path, text in tree.items() if path.startswith(LOCAL_FILES) and "kustomization" not in path]
     return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
-
-
-def _streams(root: Path, args: list[str]) -> set[str]:
-    """The streams a component's notebook names in its `<stream>_topic` parameters."""
-    defaults = notebook_defaults(root / args[3])
-    return {name.removesuffix("_topic").replace("_", "-") for name in defaults if name.endswith("_topic")}
 
 
 def _count(n: int, noun: str) -> str:
@@ -41,15 +43,11 @@ def _replicas(workload: dict, scaler: dict | None) -> str:
     return f"x{workload['spec'].get('replicas', 1)}"
 
 
-def _edges(root: Path, name: str, kind: str, args: list[str]) -> list[str]:
-    streams = _streams(root, args)
-    if kind == "generator":
-        return [f'"{name}" -> "topic:{s}" [label="writes"];' for s in sorted(streams)]
-    reads = set(kafka.PROCESSOR_INPUTS) if kind == "processor" else streams - {DEAD_LETTERS}
-    writes = (streams - reads) if kind == "processor" else {DEAD_LETTERS}
-    return ([f'"topic:{s}" -> "{name}" [label="reads"];' for s in sorted(reads)]
+def _edges(name: str) -> list[str]:
+    reads, writes = DATA_FLOW[name]
+    return ([f'"topic:{s}" -> "{name}" [label="reads"];' for s in reads]
             + [f'"{name}" -> "topic:{s}" [style=dashed];' if s == DEAD_LETTERS else f'"{name}" -> "topic:{s}";'
-               for s in sorted(writes)])
+               for s in writes])
 
 
 def deployment_dot(root: Path) -> str:
@@ -71,7 +69,7 @@ def deployment_dot(root: Path) -> str:
         if kind == workloads.JUPYTER:
             lines.append(f'"svc:{name}" [shape=oval, label="Service {name} (ClusterIP)"]; "svc:{name}" -> "{name}";')
             continue
-        lines += _edges(root, name, kind, workload["spec"]["template"]["spec"]["containers"][0]["args"])
+        lines += _edges(name)
         for volume in workload["spec"]["template"]["spec"]["volumes"]:
             claim = volume.get("persistentVolumeClaim", {}).get("claimName")
             if claim in claims:

@@ -17,7 +17,7 @@ import yaml
 
 from kafkalab.deploy import kafka, rabbitmq, workloads
 from kafkalab.config import ENV_BOOTSTRAP, ENV_TRANSPORT
-from kafkalab.deploy.sources import LabDeclarations, notebook_defaults
+from kafkalab.deploy.sources import LabDeclarations, processor_group
 from kafkalab.deploy.sources import load as load_declarations
 
 K8S_DIR = "k8s"
@@ -78,7 +78,7 @@ def _base(decl: LabDeclarations) -> dict[str, str]:
 
 def _kafka(decl: LabDeclarations) -> dict[str, str]:
     processor = _processor(decl)
-    group_id = str(notebook_defaults(decl.root / processor.notebook)["group_id"])
+    group_id = processor_group(decl.root, processor)
     files = {
         "kafka-cluster.yaml": _yaml(kafka.kafka_cluster(decl), "Needs the Strimzi operator watching namespace kafkalab."),
         "topics.yaml": _yaml(kafka.kafka_topics(), "One KafkaTopic per entry of kafkalab.transports.kafka.topics.TOPICS."),
@@ -92,9 +92,11 @@ def _kafka(decl: LabDeclarations) -> dict[str, str]:
     return files
 
 
-def _rabbitmq() -> dict[str, str]:
-    files = {"rabbitmq-cluster.yaml": _yaml([rabbitmq.rabbitmq_cluster()],
-                                            "Needs the RabbitMQ cluster operator.")}
+def _rabbitmq(decl: LabDeclarations) -> dict[str, str]:
+    files = {"rabbitmq-cluster.yaml": _yaml([rabbitmq.rabbitmq_cluster()], "Needs the RabbitMQ cluster operator."),
+             "topology.yaml": _yaml([rabbitmq.topology_job(decl.image)],
+                                    "Declares the exchanges and quorum queues; components that start first\n"
+                                    "fail to find their queues and are restarted until it is done.")}
     files["kustomization.yaml"] = _yaml([_kustomization(list(files))])
     return files
 
@@ -126,7 +128,7 @@ def generate(root: Path) -> dict[str, str]:
     decl = load_declarations(root)
     tree = {f"base/{name}": text for name, text in _base(decl).items()}
     tree |= {f"kafka/{name}": text for name, text in _kafka(decl).items()}
-    tree |= {f"rabbitmq/{name}": text for name, text in _rabbitmq().items()}
+    tree |= {f"rabbitmq/{name}": text for name, text in _rabbitmq(decl).items()}
     tree["overlays/local/kustomization.yaml"] = _yaml([_local_overlay()])
     tree["overlays/rabbitmq/kustomization.yaml"] = _yaml([_rabbitmq_overlay()])
     return {f"{K8S_DIR}/{path}": text for path, text in tree.items()}

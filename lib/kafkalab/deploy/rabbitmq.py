@@ -7,7 +7,7 @@ credentials the operator generates (Secret `<cluster>-default-user`, never guest
 
 from __future__ import annotations
 
-from kafkalab.deploy.workloads import NAMESPACE, labels
+from kafkalab.deploy.workloads import LAB_ENV, NAMESPACE, container_security, labels, pod_security
 
 CLUSTER = "kafkalab-rabbitmq"
 REPLICAS = 3
@@ -17,6 +17,10 @@ ENV_URL = "KAFKALAB_RABBITMQ_URL"
 # Read by Kubernetes only, to build the URL with $(VAR) expansion; the package never sees them apart.
 CREDENTIAL_ENV = ("RABBITMQ_USERNAME", "RABBITMQ_PASSWORD")
 TRANSPORT = "rabbitmq"
+TOPOLOGY_JOB = "rabbitmq-topology"
+# Exchanges, quorum queues and dead letters, declared once before the components need them
+# (the compose override's rabbitmq-topology service runs the same command).
+TOPOLOGY_COMMAND = ["python", "-m", "kafkalab.transports.rabbitmq.cli", "declare", "--wait", "120"]
 
 
 def rabbitmq_cluster() -> dict:
@@ -53,3 +57,15 @@ def transport_patch() -> list[dict]:
     """JSON patch for every component workload: the same notebook over RabbitMQ."""
     args = [{"op": "add", "path": f"{CONTAINER}/args/-", "value": value} for value in ("-r", "transport", TRANSPORT)]
     return args + broker_env_patch()
+
+
+def topology_job(image: str) -> dict:
+    """Runs until the topology is declared: retried while the cluster is still forming."""
+    main = {"name": TOPOLOGY_JOB, "image": image, "imagePullPolicy": "IfNotPresent", "command": TOPOLOGY_COMMAND,
+            "envFrom": [{"configMapRef": {"name": LAB_ENV}}], "env": broker_env(),
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            "securityContext": container_security()}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": TOPOLOGY_JOB, "labels": labels(TOPOLOGY_JOB, "setup")},
+            "spec": {"backoffLimit": 10, "template": {
+                "metadata": {"labels": labels(TOPOLOGY_JOB, "setup")},
+                "spec": {"restartPolicy": "OnFailure", "securityContext": pod_security(), "containers": [main]}}}}

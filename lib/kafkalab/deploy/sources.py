@@ -18,6 +18,7 @@ import yaml
 
 from kafkalab import config as lab_config
 from kafkalab.errors import ConfigError
+from kafkalab.runtime.params import MARKET_PROCESSOR
 
 COMPOSE_FILE = "docker-compose.yml"
 PAPERMILL = ("python", "-m", "papermill")
@@ -127,3 +128,13 @@ def notebook_defaults(path: Path) -> dict[str, object]:
             except ValueError:
                 continue
     return values
+
+
+def processor_group(root: Path, processor: ComposeComponent) -> str:
+    """The processor's consumer group: its notebook's `group_id`, or where that is empty, the
+    group the Kafka transport gives it by default."""
+    declared = notebook_defaults(root / processor.notebook).get("group_id")
+    if declared:
+        return str(declared)
+    from kafkalab.transports.kafka.components import DEFAULT_GROUPS
+    return DEFAULT_GROUPS[MARKET_PROCESSOR]

@@ -62,12 +62,12 @@ def results_claims(decl: LabDeclarations) -> list[dict]:
             for c in decl.components if role(c) == "sink"]
 
 
-def _pod_security() -> dict:
+def pod_security() -> dict:
     return {"runAsUser": LAB_UID, "runAsGroup": LAB_UID, "fsGroup": LAB_UID, "runAsNonRoot": True,
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _container_security() -> dict:
+def container_security() -> dict:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
@@ -100,7 +100,7 @@ def _component_container(decl: LabDeclarations, component: ComposeComponent) -> 
         "readinessProbe": {"exec": {"command": ["test", "-e", ready_file]}, "periodSeconds": 10,
                            "failureThreshold": 3},
         "volumeMounts": [{"name": "results", "mountPath": RESULTS_MOUNT}],
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
     }
 
 
@@ -111,7 +111,7 @@ def _pod_template(decl: LabDeclarations, component: ComposeComponent) -> dict:
         volume = {"name": "results", "emptyDir": {}}
     return {"metadata": {"labels": labels(component.service, role(component))},
             "spec": {"terminationGracePeriodSeconds": component.stop_grace_s,
-                     "securityContext": _pod_security(),
+                     "securityContext": pod_security(),
                      "containers": [_component_container(decl, component)],
                      "volumes": [volume]}}
 
@@ -164,12 +164,12 @@ def jupyter(decl: LabDeclarations) -> list[dict]:
                  "resources": RESOURCES[JUPYTER],
                  "readinessProbe": probe, "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 4},
                  "volumeMounts": [{"name": "results", "mountPath": RESULTS_MOUNT}],
-                 "securityContext": _container_security()}
+                 "securityContext": container_security()}
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
                   "metadata": {"name": JUPYTER, "labels": labels(JUPYTER, JUPYTER)},
                   "spec": {"replicas": 1, "selector": selector(JUPYTER),
                            "template": {"metadata": {"labels": labels(JUPYTER, JUPYTER)},
-                                        "spec": {"securityContext": _pod_security(), "containers": [container],
+                                        "spec": {"securityContext": pod_security(), "containers": [container],
                                                  "volumes": [{"name": "results", "emptyDir": {}}]}}}}
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": JUPYTER, "labels": labels(JUPYTER, JUPYTER)},
                "spec": {"type": "ClusterIP", "selector": {"app.kubernetes.io/name": JUPYTER},

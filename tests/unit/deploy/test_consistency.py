@@ -92,7 +92,9 @@ def test_processor_scales_on_its_groups_lag_up_to_the_partition_count(rendered):
     (scaler,) = find(rendered["local"], "ScaledObject")
     assert scaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet",
                                                 "name": processor["metadata"]["name"]}
-    group = notebook_defaults(ROOT / container(processor)["args"][3])["group_id"]
+    group = notebook_defaults(ROOT / container(processor)["args"][3]).get("group_id")
+    if not group:  # the notebook leaves it to the Kafka transport's default
+        group = pytest.importorskip("kafkalab.transports.kafka.components").DEFAULT_GROUPS["market-processor"]
     topics = {t["metadata"]["topic"] for t in scaler["spec"]["triggers"]}
     assert topics == set(kafka_manifests.PROCESSOR_INPUTS)
     assert {t["metadata"]["consumerGroup"] for t in scaler["spec"]["triggers"]} == {group}
@@ -233,6 +235,19 @@ def test_rabbitmq_path_runs_the_same_components_over_a_three_node_cluster(render
     (env,) = find(documents, "ConfigMap", "kafkalab-env")
     assert lab_config.parse_transport(env["data"][lab_config.ENV_TRANSPORT]) == "rabbitmq"
     (local_env,) = find(rendered["local"], "ConfigMap", "kafkalab-env")
-    assert lab_config.ENV_TRANSPORT not in local_env["data"]
+    assert local_env["data"].get(lab_config.ENV_TRANSPORT, "kafka") == "kafka"
     for name, workload in _components(rendered["local"]).items():
         assert "transport" not in _parameters(container(workload)["args"]), f"{name}: Kafka is the default"
+
+
+def test_rabbitmq_topology_is_declared_as_the_compose_override_declares_it(rendered, compose_components):
+    (job,) = find(rendered["rabbitmq"], "Job", rabbitmq_manifests.TOPOLOGY_JOB)
+    main = container(job)
+    assert main["image"] == next(iter(compose_components.values()))["image"]
+    assert rabbitmq_manifests.ENV_URL in {e["name"] for e in main["env"]}
+    override = ROOT / "docker-compose.rabbitmq.yml"
+    if not override.exists():
+        pytest.skip("no docker-compose.rabbitmq.yml to compare the topology command with")
+    service = yaml.safe_load(override.read_text())["services"][rabbitmq_manifests.TOPOLOGY_JOB]
+    assert main["command"] == [str(part) for part in service["command"]]
+    assert rabbitmq_manifests.ENV_URL in service["environment"]
