@@ -166,8 +166,8 @@ def test_every_variable_is_one_the_package_reads(rendered, compose_components):
         for workload in find(documents, "Deployment") + find(documents, "StatefulSet"):
             for variable in container(workload).get("env", []):
                 name = variable["name"]
-                if name == rabbitmq_manifests.ENV_URL and importlib.util.find_spec("kafkalab.transports.rabbitmq") is None:
-                    continue  # read by the RabbitMQ transport's settings, checked once that transport is installed
+                if name == rabbitmq_manifests.ENV_URL:
+                    continue  # the RabbitMQ transport's own setting: test_rabbitmq_url_is_the_one_the_transport_reads
                 assert name in lab_config.ENV_VARS or name in NOT_PACKAGE_ENV, f"{overlay}: {name} is read by nobody"
     assert set(env["data"]) <= set(lab_config.ENV_VARS)
 
@@ -238,6 +238,14 @@ def test_rabbitmq_path_runs_the_same_components_over_a_three_node_cluster(render
     assert local_env["data"].get(lab_config.ENV_TRANSPORT, "kafka") == "kafka"
     for name, workload in _components(rendered["local"]).items():
         assert "transport" not in _parameters(container(workload)["args"]), f"{name}: Kafka is the default"
+
+
+def test_rabbitmq_url_is_the_one_the_transport_reads():
+    if importlib.util.find_spec("kafkalab.transports.rabbitmq") is None:
+        pytest.skip("the RabbitMQ transport is not installed; its URL variable is checked once it is")
+    settings = importlib.import_module("kafkalab.transports.rabbitmq.settings")
+    assert rabbitmq_manifests.ENV_URL == settings.ENV_URL
+    assert settings.parse_urls(rabbitmq_manifests.broker_env()[-1]["value"].replace("$(", "").replace(")", ""))
 
 
 def test_rabbitmq_topology_is_declared_as_the_compose_override_declares_it(rendered, compose_components):
