@@ -133,8 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="execute report.ipynb on results/ and render report.html")
     report.set_defaults(func=_report)
 
+    from kafkalab.bench.profile import add_profile_commands
     from kafkalab.deploy.cli import add_k8s_commands
 
+    add_profile_commands(sub)
     add_k8s_commands(sub)
     return parser
 
