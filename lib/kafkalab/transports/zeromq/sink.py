@@ -1,0 +1,120 @@
+"""The CSV sinks over ZeroMQ: a SUB socket connected to the streams' endpoints.
+
+Same files and columns as over Kafka (transport "zeromq", position "producer:sequence").
+At start each file's last sequence per producer is read back (csvfiles.PositionedCsv)
+and given to the SequenceTracker: a sink killed and restarted counts exactly the messages
+sent while it was away as gaps, and drops anything it already wrote (a duplicate). At the
+end it appends its counts to results/data/zeromq_stats.csv.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafkalab.config import LabConfig
+from kafkalab.core.models import BookFeatures, Candle, Record, Trade, now_us
+from kafkalab.runtime.loop import Component
+from kafkalab.transports.kafka.sink import exclusive_writer, require_writable_dir
+from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, TRADES
+from kafkalab.transports.zeromq import sockets
+from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
+from kafkalab.transports.zeromq.csvfiles import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS,
+                                                  CANDLES_CSV, TRADES_COLUMNS, TRADES_CSV, PositionedCsv)
+from kafkalab.transports.zeromq.inbox import COUNTERS, Inbox
+from kafkalab.transports.zeromq.stats import append_stats
+from kafkalab.transports.zeromq.streams import receive_batch
+
+POLL_TIMEOUT_S = 0.1
+MAX_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Target:
+    stream: str
+    file_name: str
+    record_type: type[Record]
+    columns: tuple[str, ...]
+    counter: str
+
+
+TRADES_TARGETS = (Target(TRADES, TRADES_CSV, Trade, TRADES_COLUMNS, "trades_rows"),)
+CANDLES_TARGETS = (Target(CANDLES, CANDLES_CSV, Candle, CANDLES_COLUMNS, "candle_rows"),
+                   Target(BOOK_FEATURES, BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS, "book_feature_rows"))
+
+
+class ZmqCsvSink(Component):
+    message_counter = "received"
+
+    def __init__(self, config: LabConfig, name: str, targets: tuple[Target, ...], *,
+                 zmq_settings: ZmqSettings | None = None, max_batch: int = MAX_BATCH) -> None:
+        self.name = name
+        self.counter_names = (*COUNTERS, "written", *(t.counter for t in targets))
+        super().__init__()
+        self.config = config
+        self.settings = zmq_settings or settings_of(config)
+        self.targets = {t.stream: t for t in targets}
+        self.max_batch = int(max_batch)
+        self.inbox = Inbox(name, self.counters, {t.stream: t.record_type for t in targets})
+        self.files: dict[str, PositionedCsv] = {}
+        self.sock = None
+
+    def setup(self, stack: ExitStack) -> None:
+        data_dir = require_writable_dir(self.config.data_dir)
+        for stream, target in self.targets.items():
+            path = Path(data_dir) / target.file_name
+            stack.enter_context(exclusive_writer(path))
+            csv_file = self.files[stream] = PositionedCsv(path, target.record_type, target.columns)
+            stack.callback(csv_file.close)
+            for producer, sequence in csv_file.last.items():
+                self.inbox.tracker.resume((stream, producer), sequence)
+        stack.callback(self._write_stats)  # also after an error: the counts so far are true
+        ctx = stack.enter_context(sockets.context())
+        addresses = [self.settings.connect_address(s) for s in self.targets]
+        self.sock = stack.enter_context(sockets.subscriber(ctx, addresses, list(self.targets), self.settings.hwm))
+
+    def step(self) -> None:
+        limit = self.max_batch
+        left = self.messages_left()
+        if left is not None:
+            limit = max(1, min(limit, left))
+        batch = receive_batch(self.sock, POLL_TIMEOUT_S, limit)
+        rows: dict[str, list[tuple]] = {}
+        written_ts_us = now_us()
+        for frames in batch:
+            got = self.inbox.accept(frames)
+            if got is None:
+                continue
+            stream = got.envelope.stream
+            try:
+                row = self.files[stream].row(got.record, written_ts_us, got.envelope.position)
+            except ValueError as exc:
+                self.inbox.drop(f"{stream} {got.envelope.position}: {exc}")
+                continue
+            rows.setdefault(stream, []).append(row)
+        for stream, csv_file in self.files.items():
+            items = rows.get(stream, [])
+            csv_file.write(items)  # also syncs now and then when idle
+            if items:
+                self.counters.add(self.targets[stream].counter, len(items))
+                self.counters.add("written", len(items))
+
+    def finish(self) -> None:
+        for csv_file in self.files.values():
+            csv_file.sync()
+
+    def _write_stats(self) -> None:
+        append_stats(self.config.data_dir, self.name, self.inbox.tracker, self.counters["dropped"])
+
+    def summary(self) -> str:
+        files = ", ".join(str(f.path) for f in self.files.values())
+        return f"{self.name}: {self.counters!r}; {self.inbox.summary()} -> {files}"
+
+
+def trades_sink(config: LabConfig, **kwargs) -> ZmqCsvSink:
+    return ZmqCsvSink(config, "trades-sink", TRADES_TARGETS, **kwargs)
+
+
+def candles_sink(config: LabConfig, **kwargs) -> ZmqCsvSink:
+    return ZmqCsvSink(config, "candles-sink", CANDLES_TARGETS, **kwargs)
