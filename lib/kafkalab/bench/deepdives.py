@@ -14,7 +14,7 @@ Four topics, each with the lab's use case (trades keyed by symbol):
    murmur2 (Java's and kafka-python's default) - computed and checked against the broker's
    placement - and how records spread over 6 partitions for five key choices: the
    application's symbols, 48 symbols, a hot key, no key, a unique trade id.
-3. Offsets and reprocessing. helper B's trades sink (kafkalab.transports.kafka.sink.TradesCsvSink) writes
+3. Offsets and reprocessing. the trades sink (kafkalab.transports.kafka.sink.TradesCsvSink) writes
    a trades topic to a CSV; then the same topic is replayed into new CSVs: with a new
    group (from the beginning: must equal the original), with the old group and a new file
    (starts at the committed offsets: no rows), and from a point in time (a group whose
