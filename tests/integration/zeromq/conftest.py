@@ -4,7 +4,11 @@ components run in threads (run_loop) or as processes (for kill -9), one bounded 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -90,3 +94,58 @@ def running():
         item.component.stop()
     for item in started:
         item.thread.join(30)
+
+
+def complete_lines(path: Path) -> list[str]:
+    """The CSV's complete lines (a line being written may lack its newline), header excluded."""
+    if not path.exists():
+        return []
+    lines = path.read_text().split("\n")
+    return [line for line in lines[1:-1] if line]
+
+
+def last_sequence(path: Path) -> int:
+    lines = complete_lines(path)
+    return int(lines[-1].rpartition(":")[2]) if lines else 0
+
+
+class ComponentProcess:
+    """One component in its own process (component_process.py), for kill -9."""
+
+    SCRIPT = Path(__file__).with_name("component_process.py")
+
+    def __init__(self, name: str, results_dir: Path, socket_dir: Path, log_dir: Path, rate_hz: str = "") -> None:
+        self.name = name
+        self.log = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        root = Path(__file__).resolve().parents[3]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "lib"), str(root)])}
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen([sys.executable, str(self.SCRIPT), name, str(results_dir), str(socket_dir),
+                                          rate_hz], stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self, timeout_s: float = 60.0) -> str:
+        """SIGTERM (a clean stop); returns its output; fails if it did not exit 0."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout_s)
+        output = self.log.read_text()
+        assert code == 0, f"{self.name} exited {code}:\n{output[-3000:]}"
+        return output
+
+
+@pytest.fixture
+def spawn(tmp_path, socket_dir, lab):
+    started: list[ComponentProcess] = []
+
+    def start(name: str, rate_hz: str = "") -> ComponentProcess:
+        started.append(ComponentProcess(name, lab.results_dir, socket_dir, tmp_path, rate_hz))
+        return started[-1]
+
+    yield start
+    for item in started:
+        if item.proc.poll() is None:
+            item.proc.kill()
+            item.proc.wait(30)

@@ -10,13 +10,24 @@ offset. Closed windows go out on two XPUB sockets it binds, `candles` and
 At-most-once, and honest about it: the windows live in memory only (a killed processor
 loses its open windows), and a window that a sequence gap may have touched - the
 windows from the last record before the gap through the one after it, for every symbol -
-is not emitted as if complete: it is dropped and counted in `incomplete_windows`.
-Records of a window already closed are late: dropped with a one-line reason.
+is not emitted as if complete: it is dropped and counted in `incomplete_windows` (its
+records in `discarded`). Records of a window already closed are late: dropped with a
+one-line reason.
+
+Restart: before it sends closed windows, the processor writes per input producer the
+sequence through which every record is in an emitted window (the oldest open window's
+first record - 1) to results/data/zeromq_processor-<instance>.json. A restarted processor
+resumes its gap count there, so gaps + discarded is exactly the trades no candle holds.
+(A kill between that write and the send loses the windows without counting them: a
+microsecond-wide race against a second-long step.)
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from contextlib import ExitStack
+from pathlib import Path
 
 from kafkalab.config import LabConfig
 from kafkalab.core.models import OrderBook, Trade, now_us
@@ -30,6 +41,7 @@ from kafkalab.transports.zeromq.inbox import COUNTERS, Inbox, Received
 from kafkalab.transports.zeromq.stats import append_stats
 from kafkalab.transports.zeromq.streams import StreamPublisher, producer_id, receive_batch
 
+_LOG = logging.getLogger(__name__)
 POLL_TIMEOUT_S = 0.1
 MAX_BATCH = 5000
 OUTPUT_OF = {TRADES: CANDLES, ORDERBOOKS: BOOK_FEATURES}
@@ -43,6 +55,11 @@ class ProducerWindows:
     def __init__(self, stream: str, spec: WindowSpec) -> None:
         self.windows = PartitionWindows(BUILDER_OF[stream], spec)
         self.unsure: list[tuple[int, int]] = []  # [first start, last start] ranges
+        self.discarded = 0  # records in windows not emitted because a gap touched them
+
+    def resume_sequence(self) -> int:
+        """Every record up to this sequence is in an emitted window (or was dropped)."""
+        return self.windows.resume_offset() - 1
 
     def mark_gap(self, event_ts_us: int) -> None:
         spec, before = self.windows.spec, self.windows.max_event_us
@@ -51,6 +68,29 @@ class ProducerWindows:
 
     def is_complete(self, start_us: int) -> bool:
         return not any(low <= start_us <= high for low, high in self.unsure)
+
+
+class ResumeState:
+    """Per input (stream, producer): the sequence a restart resumes its gap count after."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict[tuple[str, str], int]:
+        try:
+            saved = json.loads(self.path.read_text())
+            return {tuple(key.split("|", 1)): int(sequence) for key, sequence in saved.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            _LOG.warning("%s unreadable (%s); counting gaps from each producer's first message", self.path, exc)
+            return {}
+
+    def save(self, positions: dict[tuple[str, str], int]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({f"{stream}|{producer}": seq for (stream, producer), seq in positions.items()}))
+        tmp.replace(self.path)
 
 
 class ZmqMarketProcessor(Component):
@@ -69,6 +109,7 @@ class ZmqMarketProcessor(Component):
                                idle_timeout_us=int(idle_timeout_ms) * 1000)
         self.inbox = Inbox(self.name, self.counters, {TRADES: Trade, ORDERBOOKS: OrderBook})
         self.producers: dict[tuple[str, str], ProducerWindows] = {}
+        self.state = ResumeState(config.data_dir / f"zeromq_processor-{self.instance}.json")
         self.publishers: dict[str, StreamPublisher] = {}
         self.sock = None
 
@@ -81,6 +122,8 @@ class ZmqMarketProcessor(Component):
             self.publishers[stream] = StreamPublisher(out, stream, me, self.config.serializer_for(stream))
         inputs = [self.settings.connect_address(s) for s in (TRADES, ORDERBOOKS)]
         self.sock = stack.enter_context(sockets.subscriber(ctx, inputs, [TRADES, ORDERBOOKS], self.settings.hwm))
+        for key, sequence in self.state.load().items():
+            self.inbox.tracker.resume(key, sequence)
 
     def step(self) -> None:
         now = now_us()
@@ -112,18 +155,25 @@ class ZmqMarketProcessor(Component):
                         f"{part.windows.closed_through_us} us")
 
     def _emit_closed(self, now: int) -> None:
-        for (stream, _producer), part in self.producers.items():
+        ready = []
+        for key, part in self.producers.items():
             part.windows.close_idle(now)
-            for window in part.windows.take_ready():
-                if not part.is_complete(window.start_us):
-                    self.counters.add("incomplete_windows")
-                    continue
-                self.publishers[OUTPUT_OF[stream]].send(window.result(now_us()))
-                self.counters.add(COUNTER_OF[stream][1])
+            ready.extend((key[0], part, window) for window in part.windows.take_ready())
+        if not ready:
+            return
+        self.state.save({key: part.resume_sequence() for key, part in self.producers.items()})
+        for stream, part, window in ready:
+            if not part.is_complete(window.start_us):
+                self.counters.add("incomplete_windows")
+                part.discarded += window.builder.count
+                continue
+            self.publishers[OUTPUT_OF[stream]].send(window.result(now_us()))
+            self.counters.add(COUNTER_OF[stream][1])
         self.counters.set("subscribers", min(p.poll_subscriptions() for p in self.publishers.values()))
 
     def _write_stats(self) -> None:
-        append_stats(self.config.data_dir, self.name, self.inbox.tracker, self.counters["dropped"])
+        append_stats(self.config.data_dir, self.name, self.inbox.tracker, self.counters["dropped"],
+                     {key: part.discarded for key, part in self.producers.items()})
 
     def summary(self) -> str:
         return f"{self.name}: {self.counters!r}; {self.inbox.summary()}"
