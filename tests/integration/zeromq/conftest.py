@@ -94,6 +94,8 @@ def running():
         item.component.stop()
     for item in started:
         item.thread.join(30)
+    failed = [f"{item.component.name}: {item.error!r}" for item in started if item.error is not None]
+    assert not failed, f"a component thread failed: {failed}"
 
 
 def complete_lines(path: Path) -> list[str]:

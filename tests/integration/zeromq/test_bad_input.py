@@ -7,7 +7,7 @@ from kafkalab.core.models import Candle, Trade, now_us
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.processor import ZmqMarketProcessor
 from kafkalab.transports.zeromq.sink import trades_sink
-from kafkalab.transports.zeromq.sockets import SEQ_BYTES, meta_prefix
+from kafkalab.transports.zeromq.sockets import meta_block, pack
 from kafkalab.transports.zeromq.streams import StreamPublisher
 
 from tests.integration.zeromq.conftest import read_rows, wait_for
@@ -23,10 +23,9 @@ def test_sink_drops_foreign_frames_bad_payloads_and_wrong_types_then_writes_the_
         publisher = StreamPublisher(sock, "trades", "test-producer.0.1", "msgpack")
         assert publisher.wait_for_subscribers(1, 30, lambda: False)
         _, headers = serde.encode(trade(1, now_us()), "msgpack")
-        sock.send_multipart([b"trades", b"not an envelope"])  # foreign frames
+        sock.send(b"trades\0not an envelope")  # foreign bytes on our topic
         publisher.sequence += 1  # a valid envelope around bytes that are no msgpack trade
-        sock.send_multipart([b"trades", publisher.sequence.to_bytes(SEQ_BYTES, "big")
-                             + meta_prefix(publisher.producer, headers), b"\xc1\xc1garbage"])
+        sock.send(pack("trades", publisher.sequence, meta_block(publisher.producer, headers), b"\xc1\xc1garbage"))
         publisher.send(trade(2, now_us()))
         publisher.send(_candle())  # the wrong message type for the stream
         publisher.send(trade(3, now_us()))

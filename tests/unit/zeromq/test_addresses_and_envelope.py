@@ -7,7 +7,7 @@ from kafkalab.core.models import Trade
 from kafkalab.errors import ConfigError
 from kafkalab.transports.zeromq.addresses import (DEFAULT_ENDPOINTS, ENV_ENDPOINTS, ENV_HWM, bind_address,
                                                   settings_from_env)
-from kafkalab.transports.zeromq.sockets import SEQ_BYTES, BadEnvelope, meta_prefix, unpack
+from kafkalab.transports.zeromq.sockets import BadEnvelope, meta_block, pack, unpack
 
 TRADE = Trade("AAPL", 1, 190.0, 100.0, "buy", 1_764_000_000_000_000, 1_764_000_000_000_100)
 
@@ -36,18 +36,21 @@ def test_bad_settings_are_one_line_config_errors(env):
 
 def test_envelope_round_trip_keeps_stream_producer_sequence_and_headers():
     payload, headers = serde.encode(TRADE, "msgpack")
-    meta = (42).to_bytes(SEQ_BYTES, "big") + meta_prefix("trade-generator.0.17", headers)
-    envelope = unpack([b"trades", meta, payload])
+    envelope = unpack(pack("trades", 42, meta_block("trade-generator.0.17", headers), payload))
     assert (envelope.stream, envelope.producer, envelope.sequence) == ("trades", "trade-generator.0.17", 42)
     assert envelope.position == "trade-generator.0.17:42"
     assert serde.decode(envelope.payload, envelope.headers) == TRADE
 
 
-@pytest.mark.parametrize("frames", [[b"trades"], [b"trades", b"short", b"x"],
-                                    [b"trades", (1).to_bytes(8, "big") + b"\xff\xfe", b"x"],
-                                    [b"trades", (0).to_bytes(8, "big") + b"p\nk=v", b"x"],
-                                    [b"trades", (1).to_bytes(8, "big") + b"p\nno-equals", b"x"]])
-def test_foreign_frames_are_refused_with_a_reason(frames):
+SEQ_1 = (1).to_bytes(8, "big")
+
+
+@pytest.mark.parametrize("frame", [b"", b"no stream name", b"trades\0short",
+                                   b"trades\0" + SEQ_1 + b"\x00\x50" + b"meta too short",
+                                   b"trades\0" + SEQ_1 + b"\x00\x02\xff\xfe" + b"x",
+                                   pack("trades", 0, meta_block("p", [("k", b"v")]), b"x"),
+                                   b"trades\0" + SEQ_1 + b"\x00\x0cp\nno-equals" + b"x"])
+def test_foreign_frames_are_refused_with_a_reason(frame):
     with pytest.raises(BadEnvelope) as err:
-        unpack(frames)
+        unpack(frame)
     assert str(err.value) and "\n" not in str(err.value)

@@ -41,12 +41,12 @@ class Inbox:
         self.last_reason = ""
         self._last_report = float("-inf")
 
-    def accept(self, frames) -> Received | None:
+    def accept(self, frame: bytes) -> Received | None:
         """The record of one message, or None (duplicate or dropped; counted either way)."""
         try:
-            envelope = unpack(frames)
+            envelope = unpack(frame)
         except InvalidMessage as exc:
-            return self.drop(f"bad frames: {exc}")
+            return self.drop(f"not one of our messages: {exc}")
         if envelope.stream not in self.types:
             return self.drop(f"a message of stream {envelope.stream[:40]!r}, not one of {', '.join(self.types)}")
         verdict = self.tracker.note((envelope.stream, envelope.producer), envelope.sequence)

@@ -127,8 +127,8 @@ class ZmqMarketProcessor(Component):
 
     def step(self) -> None:
         now = now_us()
-        for frames in receive_batch(self.sock, POLL_TIMEOUT_S, MAX_BATCH):
-            got = self.inbox.accept(frames)
+        for frame in receive_batch(self.sock, POLL_TIMEOUT_S, MAX_BATCH):
+            got = self.inbox.accept(frame)
             if got is not None:
                 self._add(got, now)
         self._emit_closed(now_us())

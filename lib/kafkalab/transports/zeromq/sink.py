@@ -82,8 +82,8 @@ class ZmqCsvSink(Component):
         batch = receive_batch(self.sock, POLL_TIMEOUT_S, limit)
         rows: dict[str, list[tuple]] = {}
         written_ts_us = now_us()
-        for frames in batch:
-            got = self.inbox.accept(frames)
+        for frame in batch:
+            got = self.inbox.accept(frame)
             if got is None:
                 continue
             stream = got.envelope.stream

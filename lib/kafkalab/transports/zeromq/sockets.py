@@ -1,13 +1,16 @@
 """Sockets that always close (with a linger), and the envelope every message travels in.
 
-Wire format: a multipart message of three frames
+Wire format: ONE frame per message
 
-    [stream name] [meta: sequence (8 bytes, big endian) + producer id + "\\n" + headers] [payload]
+    stream name, NUL | sequence (8 bytes, big endian) | meta length (2 bytes) | meta | payload
+    meta = producer id + "\\n" + the serde headers as name=value lines
 
-The first frame is the PUB/SUB topic (a subscriber filters on it), the payload and the
-headers are kafkalab.core.serde's (the format travels in the headers, as over Kafka).
-Only the 8 sequence bytes change per message: the rest of meta is built once per
-(producer, format, message type).
+The leading "stream\\0" is the PUB/SUB topic a subscriber filters on; payload and headers
+are kafkalab.core.serde's (the format travels in the headers, as over Kafka). Only the
+sequence changes per message: the rest is built once per (producer, format, type).
+One frame, not three: pyzmq's send_multipart of three small frames measured 9,800-11,700
+messages/s here against 70,900-81,700 for one concatenated frame (same socket, same
+bytes, same run, load average ~50 on 2 cores).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from kafkalab.errors import LabError
 PUBLISHER_LINGER_MS = 2_000
 SUBSCRIBER_LINGER_MS = 0
 SEQ_BYTES = 8
-FRAMES = 3
+META_LEN_BYTES = 2
+STREAM_END = b"\0"
+MAX_STREAM_NAME = 64
 
 
 class BadEnvelope(InvalidMessage):
@@ -46,34 +51,48 @@ class Envelope:
         return f"{self.producer}:{self.sequence}"
 
 
-def meta_prefix(producer: str, headers: Sequence[tuple[str, bytes]]) -> bytes:
-    """The constant part of meta for one producer and one (format, message type)."""
+def topic(stream: str) -> bytes:
+    """What a subscriber filters on (the NUL keeps "trades" from matching "trades-x")."""
+    return stream.encode() + STREAM_END
+
+
+def meta_block(producer: str, headers: Sequence[tuple[str, bytes]]) -> bytes:
+    """Meta length + meta: constant for one producer and one (format, message type)."""
     if ":" in producer or "\n" in producer:
         raise ValueError(f"producer id {producer!r} must not contain ':' or a line break")
-    return (producer + "\n").encode() + b"\n".join(k.encode() + b"=" + bytes(v) for k, v in headers)
+    meta = (producer + "\n").encode() + b"\n".join(k.encode() + b"=" + bytes(v) for k, v in headers)
+    return len(meta).to_bytes(META_LEN_BYTES, "big") + meta
 
 
-def unpack(frames: Sequence[bytes]) -> Envelope:
-    if len(frames) != FRAMES:
-        raise BadEnvelope(f"{len(frames)} frame(s), expected {FRAMES} (stream, meta, payload)")
-    stream_frame, meta, payload = frames
-    if len(meta) <= SEQ_BYTES:
-        raise BadEnvelope(f"meta frame of {len(meta)} bytes is too short for a sequence and a producer")
+def pack(stream: str, sequence: int, meta: bytes, payload: bytes) -> bytes:
+    return topic(stream) + sequence.to_bytes(SEQ_BYTES, "big") + meta + payload
+
+
+def unpack(frame: bytes) -> Envelope:
+    end = frame.find(STREAM_END, 0, MAX_STREAM_NAME + 1)
+    if end <= 0:
+        raise BadEnvelope(f"no stream name at the start of a {len(frame)} byte message")
+    at = end + 1 + SEQ_BYTES + META_LEN_BYTES
+    if len(frame) < at:
+        raise BadEnvelope(f"a {len(frame)} byte message is too short for a sequence and meta")
+    meta_len = int.from_bytes(frame[at - META_LEN_BYTES:at], "big")
+    if len(frame) < at + meta_len:
+        raise BadEnvelope(f"meta of {meta_len} bytes does not fit a {len(frame)} byte message")
     try:
-        stream = bytes(stream_frame).decode("ascii")
-        producer, *header_lines = bytes(meta[SEQ_BYTES:]).decode("ascii").split("\n")
+        stream = frame[:end].decode("ascii")
+        producer, *header_lines = frame[at:at + meta_len].decode("ascii").split("\n")
     except UnicodeDecodeError:
-        raise BadEnvelope("stream or meta frame is not ASCII text") from None
+        raise BadEnvelope("stream name or meta is not ASCII text") from None
     headers = []
     for line in header_lines:
         name, is_pair, value = line.partition("=")
         if not is_pair:
             raise BadEnvelope(f"header line {line[:40]!r} is not name=value")
         headers.append((name, value.encode()))
-    sequence = int.from_bytes(meta[:SEQ_BYTES], "big")
+    sequence = int.from_bytes(frame[end + 1:end + 1 + SEQ_BYTES], "big")
     if not producer or sequence < 1:
         raise BadEnvelope(f"no producer id or a sequence below 1 ({sequence})")
-    return Envelope(stream, producer, sequence, headers, bytes(payload))
+    return Envelope(stream, producer, sequence, headers, frame[at + meta_len:])
 
 
 @contextlib.contextmanager
@@ -116,7 +135,7 @@ def subscriber(ctx: zmq.Context, addresses: Sequence[str], streams: Sequence[str
         sock.setsockopt(zmq.RCVHWM, hwm)
         sock.setsockopt(zmq.LINGER, SUBSCRIBER_LINGER_MS)
         for stream in streams:
-            sock.setsockopt(zmq.SUBSCRIBE, stream.encode())
+            sock.setsockopt(zmq.SUBSCRIBE, topic(stream))
         for address in addresses:
             try:
                 sock.connect(address)
