@@ -66,7 +66,7 @@ def _run_component(name: str, results_dir: str, socket_dir: str, stop_file: str)
              Bounds(stop_file=stop_file))
 
 
-def _count_messages(address: str, stop_file: str, result_file: str) -> None:
+def _count_messages(address: str, result_file: str, stop_file: str) -> None:
     """A subscriber that only counts: received and gaps (no decoding, no files)."""
     tracker = SequenceTracker()
     received = 0
