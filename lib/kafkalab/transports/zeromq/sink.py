@@ -10,13 +10,12 @@ end it appends its counts to results/data/zeromq_stats.csv.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 from kafkalab.config import LabConfig
-from kafkalab.core.models import BookFeatures, Candle, Record, Trade, now_us
+from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
 from kafkalab.runtime.loop import Component
-from kafkalab.transports.kafka.sink import exclusive_writer, require_writable_dir
+from kafkalab.transports.kafka.sink import CsvTarget, exclusive_writer, require_writable_dir
 from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
@@ -30,42 +29,38 @@ POLL_TIMEOUT_S = 0.1
 MAX_BATCH = 5000
 
 
-@dataclass(frozen=True)
-class Target:
-    stream: str
-    file_name: str
-    record_type: type[Record]
-    columns: tuple[str, ...]
-    counter: str
+def trades_targets(data_dir: Path) -> tuple[CsvTarget, ...]:
+    return (CsvTarget(TRADES, data_dir / TRADES_CSV, Trade, TRADES_COLUMNS, "trades_rows"),)
 
 
-TRADES_TARGETS = (Target(TRADES, TRADES_CSV, Trade, TRADES_COLUMNS, "trades_rows"),)
-CANDLES_TARGETS = (Target(CANDLES, CANDLES_CSV, Candle, CANDLES_COLUMNS, "candle_rows"),
-                   Target(BOOK_FEATURES, BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS, "book_feature_rows"))
+def candles_targets(data_dir: Path) -> tuple[CsvTarget, ...]:
+    return (CsvTarget(CANDLES, data_dir / CANDLES_CSV, Candle, CANDLES_COLUMNS, "candle_rows"),
+            CsvTarget(BOOK_FEATURES, data_dir / BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS,
+                      "book_feature_rows"))
 
 
 class ZmqCsvSink(Component):
     message_counter = "received"
 
-    def __init__(self, config: LabConfig, name: str, targets: tuple[Target, ...], *,
+    def __init__(self, config: LabConfig, name: str, targets: tuple[CsvTarget, ...], *,
                  zmq_settings: ZmqSettings | None = None, max_batch: int = MAX_BATCH) -> None:
         self.name = name
         self.counter_names = (*COUNTERS, "written", *(t.counter for t in targets))
         super().__init__()
         self.config = config
         self.settings = zmq_settings or settings_of(config)
-        self.targets = {t.stream: t for t in targets}
+        self.targets = {t.topic: t for t in targets}  # the stream a file is written from
         self.max_batch = int(max_batch)
-        self.inbox = Inbox(name, self.counters, {t.stream: t.record_type for t in targets})
+        self.inbox = Inbox(name, self.counters, {t.topic: t.record_type for t in targets})
         self.files: dict[str, PositionedCsv] = {}
         self.sock = None
 
     def setup(self, stack: ExitStack) -> None:
-        data_dir = require_writable_dir(self.config.data_dir)
+        for folder in {t.path.parent for t in self.targets.values()}:
+            require_writable_dir(folder)  # before anything is received
         for stream, target in self.targets.items():
-            path = Path(data_dir) / target.file_name
-            stack.enter_context(exclusive_writer(path))
-            csv_file = self.files[stream] = PositionedCsv(path, target.record_type, target.columns)
+            stack.enter_context(exclusive_writer(target.path))
+            csv_file = self.files[stream] = PositionedCsv(target.path, target.record_type, target.columns)
             stack.callback(csv_file.close)
             for producer, sequence in csv_file.last.items():
                 self.inbox.tracker.resume((stream, producer), sequence)
@@ -113,8 +108,8 @@ class ZmqCsvSink(Component):
 
 
 def trades_sink(config: LabConfig, **kwargs) -> ZmqCsvSink:
-    return ZmqCsvSink(config, "trades-sink", TRADES_TARGETS, **kwargs)
+    return ZmqCsvSink(config, "trades-sink", trades_targets(config.data_dir), **kwargs)
 
 
 def candles_sink(config: LabConfig, **kwargs) -> ZmqCsvSink:
-    return ZmqCsvSink(config, "candles-sink", CANDLES_TARGETS, **kwargs)
+    return ZmqCsvSink(config, "candles-sink", candles_targets(config.data_dir), **kwargs)

@@ -106,36 +106,40 @@ def context() -> Iterator[zmq.Context]:
 
 
 @contextlib.contextmanager
-def publisher(ctx: zmq.Context, address: str, hwm: int) -> Iterator[zmq.Socket]:
-    """An XPUB socket bound to `address`: a PUB that also hears its subscriptions.
-
-    At the high-water mark (per subscriber) it drops, never blocks: the producer keeps its
-    pace and the subscriber counts the hole in the sequence.
-    """
-    sock = ctx.socket(zmq.XPUB)
+def _socket(ctx: zmq.Context, kind: int, options: Sequence[tuple[int, object]]) -> Iterator[zmq.Socket]:
+    sock = ctx.socket(kind)
     try:
-        sock.setsockopt(zmq.SNDHWM, hwm)
-        sock.setsockopt(zmq.LINGER, PUBLISHER_LINGER_MS)
-        sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscription, also a repeated one
-        try:
-            sock.bind(address)
-        except zmq.ZMQError as exc:
-            raise LabError(f"cannot bind ZeroMQ endpoint {address} ({exc.strerror}); is another producer of "
-                           f"this stream running? stop it or set another endpoint in KAFKALAB_ZMQ_ENDPOINTS") from None
+        for option, value in options:
+            sock.setsockopt(option, value)
         yield sock
     finally:
         sock.close()
 
 
 @contextlib.contextmanager
+def publisher(ctx: zmq.Context, address: str, hwm: int) -> Iterator[zmq.Socket]:
+    """An XPUB socket bound to `address`: a PUB that also hears its subscriptions.
+
+    At the high-water mark (per subscriber) it drops, never blocks: the producer keeps its
+    pace and the subscriber counts the hole in the sequence.
+    """
+    options = [(zmq.SNDHWM, hwm), (zmq.LINGER, PUBLISHER_LINGER_MS),
+               (zmq.XPUB_VERBOSE, 1)]  # every subscription, also a repeated one
+    with _socket(ctx, zmq.XPUB, options) as sock:
+        try:
+            sock.bind(address)
+        except zmq.ZMQError as exc:
+            raise LabError(f"cannot bind ZeroMQ endpoint {address} ({exc.strerror}); is another producer of "
+                           f"this stream running? stop it or set another endpoint in KAFKALAB_ZMQ_ENDPOINTS") from None
+        yield sock
+
+
+@contextlib.contextmanager
 def subscriber(ctx: zmq.Context, addresses: Sequence[str], streams: Sequence[str], hwm: int) -> Iterator[zmq.Socket]:
     """A SUB socket connected to every address, subscribed to the given streams."""
-    sock = ctx.socket(zmq.SUB)
-    try:
-        sock.setsockopt(zmq.RCVHWM, hwm)
-        sock.setsockopt(zmq.LINGER, SUBSCRIBER_LINGER_MS)
-        for stream in streams:
-            sock.setsockopt(zmq.SUBSCRIBE, topic(stream))
+    options = [(zmq.RCVHWM, hwm), (zmq.LINGER, SUBSCRIBER_LINGER_MS),
+               *((zmq.SUBSCRIBE, topic(stream)) for stream in streams)]
+    with _socket(ctx, zmq.SUB, options) as sock:
         for address in addresses:
             try:
                 sock.connect(address)
@@ -143,8 +147,6 @@ def subscriber(ctx: zmq.Context, addresses: Sequence[str], streams: Sequence[str
                 raise LabError(f"cannot connect to ZeroMQ endpoint {address} ({exc.strerror}); "
                                f"check KAFKALAB_ZMQ_ENDPOINTS") from None
         yield sock
-    finally:
-        sock.close()
 
 
 def count_subscriptions(sock: zmq.Socket) -> int:
