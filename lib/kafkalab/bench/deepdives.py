@@ -299,7 +299,7 @@ def _produce_and_place(bootstrap: str, topic: str, partitioner: str, records) ->
 
 def key_scenarios(count: int) -> dict[str, list[tuple[bytes | None, str]]]:
     """(Kafka key, the trade's symbol) per record, for five ways to choose the key."""
-    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, SYMBOLS
+    from kafkalab.core.market import DEFAULT_SYMBOLS, SYMBOLS
 
     app = list(DEFAULT_SYMBOLS)
     activity = [SYMBOLS[s].activity for s in app]
@@ -317,7 +317,7 @@ def key_scenarios(count: int) -> dict[str, list[tuple[bytes | None, str]]]:
 
 
 def keys_deepdive(config: LabConfig, count: int, progress) -> Tables:
-    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS
+    from kafkalab.core.market import DEFAULT_SYMBOLS
 
     bootstrap = config.bootstrap_servers
     key_map, spread = [], []
@@ -427,7 +427,7 @@ def _commit_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, i
 
 
 def offsets_deepdive(config: LabConfig, count: int, idle_s: float, progress) -> Tables:
-    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, SYMBOLS
+    from kafkalab.core.market import DEFAULT_SYMBOLS, SYMBOLS
 
     bootstrap, partitions = config.bootstrap_servers, 3
     app = list(DEFAULT_SYMBOLS)
