@@ -6,9 +6,9 @@ SIGTERM stops it cleanly (run_loop's handler); it prints its summary line at the
 """
 
 import sys
-from types import SimpleNamespace
 
 from kafkalab import config as lab_config
+from kafkalab.runtime.params import ComponentParams
 from kafkalab.runtime.loop import run_loop
 from kafkalab.transports.zeromq.addresses import STREAMS, ZmqSettings
 from kafkalab.transports.zeromq.components import build
@@ -17,7 +17,7 @@ from kafkalab.transports.zeromq.components import build
 def main(name: str, results_dir: str, socket_dir: str, rate_hz: str = "") -> None:
     settings = ZmqSettings({s: f"ipc://{socket_dir}/{s}" for s in STREAMS}, subscriber_wait_s=10.0)
     lab = lab_config.load(results_dir=results_dir)
-    component = build(name, lab, SimpleNamespace(rate_hz=rate_hz or None), zmq_settings=settings)
+    component = build(name, lab, ComponentParams.from_parameters(rate_hz=rate_hz), zmq_settings=settings)
     print(f"{name}: started", flush=True)
     run_loop(component)
     print(component.summary(), flush=True)

@@ -63,3 +63,20 @@ def test_plan_has_no_broker_and_no_backlog():
     assert PLAN.transport == "zeromq" and "no broker" in messages[0]
     PLAN.prepare(config)
     assert PLAN.backlog(config, "trades-sink") is None
+
+
+def test_build_makes_each_component_from_the_typed_parameters(tmp_path):
+    from kafkalab.errors import ConfigError
+    from kafkalab.pipeline.plan import build_component, transport_plan
+    from kafkalab.runtime.params import COMPONENTS, ComponentParams
+
+    config = lab_config.load(results_dir=str(tmp_path))
+    params = ComponentParams.from_parameters(rate_hz="250", symbols="AAPL,KO", instance="2", idle_timeout_ms="900")
+    built = {name: build_component("zeromq", name, config, params) for name in COMPONENTS}
+    assert {name: c.name for name, c in built.items()} == {name: name for name in COMPONENTS}
+    assert built["trade-generator"].rate_hz == 250 and built["trade-generator"].sim.symbols == ("AAPL", "KO")
+    assert built["market-processor"].spec.idle_timeout_us == 900_000 and built["market-processor"].instance == "2"
+    assert transport_plan("zeromq") is PLAN
+    with pytest.raises(ConfigError):
+        from kafkalab.transports.zeromq.components import build
+        build("sink", config, params)

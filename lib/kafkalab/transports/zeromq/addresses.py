@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from kafkalab.errors import ConfigError
-from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
+from kafkalab.core.streams import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
 
 ENV_ENDPOINTS = "KAFKALAB_ZMQ_ENDPOINTS"
 ENV_HWM = "KAFKALAB_ZMQ_HWM"

@@ -30,7 +30,6 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Iterator
 
 import numpy as np
@@ -40,8 +39,9 @@ from kafkalab import config as lab_config
 from kafkalab.config import LabConfig
 from kafkalab.core.models import Trade, now_us
 from kafkalab.core.sequence import SequenceTracker
+from kafkalab.runtime.params import ComponentParams
 from kafkalab.runtime.loop import Bounds, run_loop
-from kafkalab.transports.kafka.topics import TRADES
+from kafkalab.core.streams import TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import STREAMS, ZmqSettings
 from kafkalab.transports.zeromq.components import build
@@ -62,7 +62,7 @@ def _settings(socket_dir: Path) -> ZmqSettings:
 
 def _run_component(name: str, results_dir: str, socket_dir: str, stop_file: str) -> None:
     config = lab_config.load(results_dir=results_dir)
-    run_loop(build(name, config, SimpleNamespace(), zmq_settings=_settings(Path(socket_dir))),
+    run_loop(build(name, config, ComponentParams(), zmq_settings=_settings(Path(socket_dir))),
              Bounds(stop_file=stop_file))
 
 

@@ -1,7 +1,9 @@
 """The contract's entry: `build(name, config, params)` -> the ZeroMQ component of that name.
 
-`params` is a kafkalab.runtime.params.ComponentParams (or anything with the same
-attributes: rate_hz, symbols, seed, instance); attributes it lacks take the defaults.
+From kafkalab.runtime.params.ComponentParams it uses rate_hz, symbols, seed, serializer,
+instance, allowed_lateness_ms, idle_timeout_ms and max_batch; the others (group_id,
+producer_settings, acked_csv, ...) mean nothing without a broker and are ignored.
+Bounds (max_seconds, max_messages, stop_file) are the runtime loop's business.
 """
 
 from __future__ import annotations
@@ -9,25 +11,33 @@ from __future__ import annotations
 from kafkalab.config import LabConfig
 from kafkalab.errors import ConfigError
 from kafkalab.runtime.loop import Component
+from kafkalab.runtime.params import (CANDLES_SINK, COMPONENTS, GENERATORS, MARKET_PROCESSOR, TRADE_GENERATOR,
+                                     TRADES_SINK, ComponentParams)
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
 from kafkalab.transports.zeromq.generator import ZmqOrderBookGenerator, ZmqTradeGenerator
 from kafkalab.transports.zeromq.processor import ZmqMarketProcessor
 from kafkalab.transports.zeromq.sink import candles_sink, trades_sink
 
-NAMES = ("trade-generator", "orderbook-generator", "market-processor", "trades-sink", "candles-sink")
 
 
-def build(name: str, config: LabConfig, params=None, *, zmq_settings: ZmqSettings | None = None) -> Component:
+def build(name: str, config: LabConfig, params: ComponentParams | None = None, *,
+          zmq_settings: ZmqSettings | None = None) -> Component:
+    params = params or ComponentParams()
+    if params.serializer:
+        config = config.with_overrides(serializer=params.serializer)
+    if params.results_dir:
+        config = config.with_overrides(results_dir=params.results_dir)
     settings = zmq_settings or settings_of(config)
-    instance = str(getattr(params, "instance", "") or "0")
-    if name in ("trade-generator", "orderbook-generator"):
-        kind = ZmqTradeGenerator if name == "trade-generator" else ZmqOrderBookGenerator
-        return kind(config, rate_hz=getattr(params, "rate_hz", None), symbols=getattr(params, "symbols", None),
-                    seed=int(getattr(params, "seed", 7) or 7), instance=instance, zmq_settings=settings)
-    if name == "market-processor":
-        return ZmqMarketProcessor(config, instance=instance, zmq_settings=settings)
-    if name == "trades-sink":
-        return trades_sink(config, zmq_settings=settings)
-    if name == "candles-sink":
-        return candles_sink(config, zmq_settings=settings)
-    raise ConfigError(f"unknown component {name!r}; choose one of {', '.join(NAMES)}")
+    if name in GENERATORS:
+        kind = ZmqTradeGenerator if name == TRADE_GENERATOR else ZmqOrderBookGenerator
+        return kind(config, rate_hz=params.rate_hz, symbols=params.symbols or None, seed=params.seed,
+                    instance=params.instance, zmq_settings=settings)
+    if name == MARKET_PROCESSOR:
+        return ZmqMarketProcessor(config, instance=params.instance, zmq_settings=settings,
+                                  allowed_lateness_ms=params.allowed_lateness_ms,
+                                  idle_timeout_ms=params.idle_timeout_ms)
+    if name == TRADES_SINK:
+        return trades_sink(config, zmq_settings=settings, max_batch=params.max_batch)
+    if name == CANDLES_SINK:
+        return candles_sink(config, zmq_settings=settings, max_batch=params.max_batch)
+    raise ConfigError(f"component must be one of {', '.join(COMPONENTS)} (got {name!r})")

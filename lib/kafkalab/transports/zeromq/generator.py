@@ -17,16 +17,14 @@ from dataclasses import replace
 from typing import Sequence
 
 from kafkalab.config import LabConfig
+from kafkalab.core.market import MarketSimulator, parse_symbols
 from kafkalab.core.models import OrderBook, Trade, now_us
+from kafkalab.core.pacing import Pacer, parse_rate
 from kafkalab.runtime.loop import Component
-from kafkalab.transports.kafka.generator import MarketSimulator, parse_rate, parse_symbols
-from kafkalab.transports.kafka.topics import ORDERBOOKS, TRADES
+from kafkalab.core.streams import ORDERBOOKS, TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import SUBSCRIBERS, ZmqSettings, settings_of
 from kafkalab.transports.zeromq.streams import StreamPublisher, producer_id
-
-MAX_BATCH = 1000  # records per step at most, so a stop request is noticed promptly
-MAX_LAG_S = 1.0  # further behind schedule than this: restart the schedule, no catch-up burst
 
 
 class _ZmqGenerator(Component):
@@ -47,8 +45,7 @@ class _ZmqGenerator(Component):
         self.fmt = config.serializer_for(self.stream)
         self.instance = str(instance)
         self.publisher: StreamPublisher | None = None
-        self._anchor = 0.0
-        self._scheduled = 0
+        self.pacer = Pacer(self.rate_hz)
         self._rate_window = (0.0, 0)
 
     def make_record(self, event_ts_us: int):  # pragma: no cover - overridden
@@ -65,33 +62,23 @@ class _ZmqGenerator(Component):
             print(f"{self.name}: {self.publisher.subscribers} of {expected} consumers subscribed after "
                   f"{self.settings.subscriber_wait_s:g} s; sending anyway (late joiners count what they missed "
                   f"as gaps)", flush=True)
-        self._anchor, self._scheduled = time.monotonic(), 0
-        self._rate_window = (self._anchor, 0)
+        self.pacer.start()
+        self._rate_window = (time.monotonic(), 0)
 
     def step(self) -> None:
-        due = self._due_now()
+        due = self.pacer.due()
         left = self.messages_left()
         if left is not None:
             due = min(due, left)
         if due == 0:
-            wait = self._anchor + self._scheduled / self.rate_hz - time.monotonic()
-            self.wait(min(max(wait, 0.0), 0.1))
+            self.wait(min(self.pacer.seconds_until_due(), 0.1))
         else:
             send, make = self.publisher.send, self.make_record
             for _ in range(due):
                 send(make(now_us()))
-            self._scheduled += due
+            self.pacer.sent(due)
             self.counters.add("produced", due)
         self._publish_counters()
-
-    def _due_now(self) -> int:
-        if not self.rate_hz:
-            return MAX_BATCH
-        now = time.monotonic()
-        if now - (self._anchor + self._scheduled / self.rate_hz) > MAX_LAG_S:
-            self._anchor, self._scheduled = now, 0
-        due = int((now - self._anchor) * self.rate_hz) + 1 - self._scheduled
-        return max(0, min(due, MAX_BATCH))
 
     def _publish_counters(self) -> None:
         start, produced_then = self._rate_window

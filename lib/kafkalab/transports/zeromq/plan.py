@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from kafkalab.config import LabConfig
+from kafkalab.runtime.params import ComponentParams
 from kafkalab.transports.zeromq.addresses import settings_of
 
 
@@ -26,10 +27,10 @@ class ZeroMqPlan:
              + ", ".join(f"{s} {a}" for s, a in settings.endpoints.items()) + ")")
         yield
 
-    def prepare(self, config: LabConfig) -> None:
+    def prepare(self, config: LabConfig, params: ComponentParams | None = None) -> None:
         settings_of(config)
 
-    def backlog(self, config: LabConfig, component: str) -> int | None:
+    def backlog(self, config: LabConfig, component: str, params: ComponentParams | None = None) -> int | None:
         return None
 
 

@@ -34,7 +34,7 @@ from kafkalab.core.models import OrderBook, Trade, now_us
 from kafkalab.core.sequence import Verdict
 from kafkalab.core.windowing import NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, WindowSpec
 from kafkalab.runtime.loop import Component
-from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
+from kafkalab.core.streams import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
 from kafkalab.transports.zeromq.inbox import COUNTERS, Inbox, Received

@@ -16,7 +16,7 @@ from kafkalab.config import LabConfig
 from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
 from kafkalab.runtime.loop import Component
 from kafkalab.transports.kafka.sink import CsvTarget, exclusive_writer, require_writable_dir
-from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, TRADES
+from kafkalab.core.streams import BOOK_FEATURES, CANDLES, TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
 from kafkalab.transports.zeromq.csvfiles import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS,
