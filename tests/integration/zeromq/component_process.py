@@ -15,7 +15,7 @@ from kafkalab.transports.zeromq.components import build
 
 
 def main(name: str, results_dir: str, socket_dir: str, rate_hz: str = "") -> None:
-    settings = ZmqSettings({s: f"ipc://{socket_dir}/{s}" for s in STREAMS}, subscriber_wait_s=10.0)
+    settings = ZmqSettings({s: f"ipc://{socket_dir}/{s}" for s in STREAMS}, subscriber_wait_s=30.0)
     lab = lab_config.load(results_dir=results_dir)
     component = build(name, lab, ComponentParams.from_parameters(rate_hz=rate_hz), zmq_settings=settings)
     print(f"{name}: started", flush=True)

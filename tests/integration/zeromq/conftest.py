@@ -47,7 +47,7 @@ def socket_dir():
 
 @pytest.fixture
 def zmq_settings(socket_dir) -> ZmqSettings:
-    return ZmqSettings({s: f"ipc://{socket_dir}/{s}" for s in STREAMS}, hwm=100_000, subscriber_wait_s=10.0)
+    return ZmqSettings({s: f"ipc://{socket_dir}/{s}" for s in STREAMS}, hwm=100_000, subscriber_wait_s=30.0)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ Rows end with `written_ts_us, transport, position` (transport "zeromq", position
 "<producer>:<sequence>"). On start the file is repaired (a torn last line from a kill -9
 is cut), its header checked, and the highest sequence per producer read back: the sink
 then drops anything at or below it and counts what came in between as a gap. One write
-per batch of whole lines (survives a killed process), fsync at most every SYNC_EVERY_S
-and at the end (survives a machine crash).
+per batch of whole lines (survives a killed process); the sink has them fsynced in the
+background about every SYNC_EVERY_S and at the end (survives a machine crash).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import operator
 import os
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -44,7 +43,6 @@ class PositionedCsv:
         self.record_type = record_type
         self.last = self._prepare()
         self._file = self.path.open("ab")
-        self._synced_at = time.monotonic()
 
     def _prepare(self) -> dict[str, int]:
         truncate_partial_line(self.path)
@@ -87,12 +85,9 @@ class PositionedCsv:
         if rows:
             self._file.write(format_rows(rows))
             self._file.flush()
-        if time.monotonic() - self._synced_at >= SYNC_EVERY_S:
-            self.sync()
 
     def sync(self) -> None:
         os.fsync(self._file.fileno())
-        self._synced_at = time.monotonic()
 
     def close(self) -> None:
         if not self._file.closed:

@@ -9,18 +9,20 @@ end it appends its counts to results/data/zeromq_stats.csv.
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
 from kafkalab.config import LabConfig
 from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
 from kafkalab.runtime.loop import Component
-from kafkalab.transports.kafka.sink import CsvTarget, exclusive_writer, require_writable_dir
+from kafkalab.transports.kafka.sink import BackgroundSync, CsvTarget, exclusive_writer, require_writable_dir
 from kafkalab.core.streams import BOOK_FEATURES, CANDLES, TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
 from kafkalab.transports.zeromq.csvfiles import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS,
-                                                  CANDLES_CSV, TRADES_COLUMNS, TRADES_CSV, PositionedCsv)
+                                                  CANDLES_CSV, SYNC_EVERY_S, TRADES_COLUMNS, TRADES_CSV,
+                                                  PositionedCsv)
 from kafkalab.transports.zeromq.inbox import COUNTERS, Inbox
 from kafkalab.transports.zeromq.stats import append_stats
 from kafkalab.transports.zeromq.streams import receive_batch
@@ -53,6 +55,8 @@ class ZmqCsvSink(Component):
         self.max_batch = int(max_batch)
         self.inbox = Inbox(name, self.counters, {t.topic: t.record_type for t in targets})
         self.files: dict[str, PositionedCsv] = {}
+        self.syncer: BackgroundSync | None = None
+        self._sync_requested_at = 0.0
         self.sock = None
 
     def setup(self, stack: ExitStack) -> None:
@@ -64,6 +68,8 @@ class ZmqCsvSink(Component):
             stack.callback(csv_file.close)
             for producer, sequence in csv_file.last.items():
                 self.inbox.tracker.resume((stream, producer), sequence)
+        # Entered after the files, so it stops (last fsync done) before they are closed.
+        self.syncer = stack.enter_context(BackgroundSync(list(self.files.values())))
         stack.callback(self._write_stats)  # also after an error: the counts so far are true
         ctx = stack.enter_context(sockets.context())
         addresses = [self.settings.connect_address(s) for s in self.targets]
@@ -74,13 +80,10 @@ class ZmqCsvSink(Component):
         left = self.messages_left()
         if left is not None:
             limit = max(1, min(limit, left))
-        batch = receive_batch(self.sock, POLL_TIMEOUT_S, limit)
+        accepted = [got for got in map(self.inbox.accept, receive_batch(self.sock, POLL_TIMEOUT_S, limit)) if got]
+        written_ts_us = now_us()  # the moment the rows are handed to the file
         rows: dict[str, list[tuple]] = {}
-        written_ts_us = now_us()
-        for frame in batch:
-            got = self.inbox.accept(frame)
-            if got is None:
-                continue
+        for got in accepted:
             stream = got.envelope.stream
             try:
                 row = self.files[stream].row(got.record, written_ts_us, got.envelope.position)
@@ -88,16 +91,16 @@ class ZmqCsvSink(Component):
                 self.inbox.drop(f"{stream} {got.envelope.position}: {exc}")
                 continue
             rows.setdefault(stream, []).append(row)
-        for stream, csv_file in self.files.items():
-            items = rows.get(stream, [])
-            csv_file.write(items)  # also syncs now and then when idle
-            if items:
-                self.counters.add(self.targets[stream].counter, len(items))
-                self.counters.add("written", len(items))
+        for stream, items in rows.items():
+            self.files[stream].write(items)
+            self.counters.add(self.targets[stream].counter, len(items))
+            self.counters.add("written", len(items))
+        if rows and time.monotonic() - self._sync_requested_at >= SYNC_EVERY_S:
+            self._sync_requested_at = time.monotonic()
+            self.syncer.request()  # fsync in the background: the next message is not held up
 
     def finish(self) -> None:
-        for csv_file in self.files.values():
-            csv_file.sync()
+        self.syncer.wait(self.syncer.request())  # everything written is on disk
 
     def _write_stats(self) -> None:
         append_stats(self.config.data_dir, self.name, self.inbox.tracker, self.counters["dropped"])
