@@ -32,16 +32,14 @@ def run_generators(lab, settings, running, seconds: float, rate_hz: float = 50) 
     return trades.component.counters["produced"], books.component.counters["produced"]
 
 
-def drain(consumers: dict, trades_sent: int) -> None:
-    """Wait until the processor's idle rule closed every window and the sinks wrote them, then stop."""
-    processor = consumers["processor"].component
+def drain(consumers: dict, trades_sent: int, books_sent: int, data_dir: Path) -> None:
+    """Wait until every trade is in trades.csv and every window's result in candles.csv /
+    book_features.csv (the processor's idle rule closes the last ones), then stop them all."""
     wait_for(lambda: consumers["trades-sink"].component.counters["written"] >= trades_sent, 60, "trades written")
-    wait_for(lambda: processor.counters["trades"] >= trades_sent - processor.counters["gaps"], 60, "trades processed")
-    wait_for(lambda: all(not p.windows.windows for p in list(processor.producers.values())), 60,
-             "every window closed")
-    emitted = lambda: processor.counters["candles"] + processor.counters["book_features"]  # noqa: E731
-    sink = consumers["candles-sink"].component
-    wait_for(lambda: sink.counters["written"] >= emitted(), 60, "results written")
+    windows = set(recomputed_candles(data_dir))
+    wait_for(lambda: windows <= set(candles_by_window(data_dir / "candles.csv")), 60, "every window's candle")
+    wait_for(lambda: sum(int(r["snapshot_count"]) for r in read_rows(data_dir / "book_features.csv")) >= books_sent,
+             60, "every order book in book features")
     for running in consumers.values():
         running.stop()
 

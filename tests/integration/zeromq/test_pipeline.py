@@ -10,7 +10,7 @@ from tests.integration.zeromq.pipeline import (assert_candle_matches, candles_by
 def test_every_closed_window_equals_its_recomputation_with_no_gap(lab, zmq_settings, running):
     consumers = start_consumers(lab, zmq_settings, running)
     trades_sent, books_sent = run_generators(lab, zmq_settings, running, seconds=4)
-    drain(consumers, trades_sent)
+    drain(consumers, trades_sent, books_sent, lab.data_dir)
 
     counters = {name: r.component.counters.snapshot() for name, r in consumers.items()}
     for name, values in counters.items():
