@@ -106,5 +106,6 @@ def settings_from_env(env: Mapping[str, str]) -> ZmqSettings:
 
 
 def settings_of(config) -> ZmqSettings:
-    """The settings a LabConfig carries (`zeromq_env`: the transport's environment variables)."""
-    return settings_from_env(getattr(config, "zeromq_env", None) or {})
+    """The settings a LabConfig carries: `zeromq_env`, this transport's environment variables
+    as config.py read them (a mapping or (name, value) pairs; absent = the defaults)."""
+    return settings_from_env(dict(getattr(config, "zeromq_env", None) or ()))

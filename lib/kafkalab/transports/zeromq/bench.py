@@ -43,7 +43,7 @@ from kafkalab.runtime.params import ComponentParams
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.core.streams import TRADES
 from kafkalab.transports.zeromq import sockets
-from kafkalab.transports.zeromq.addresses import STREAMS, ZmqSettings
+from kafkalab.transports.zeromq.addresses import DEFAULT_HWM, STREAMS, ZmqSettings
 from kafkalab.transports.zeromq.components import build
 from kafkalab.transports.zeromq.csvfiles import TRADES_CSV
 from kafkalab.transports.zeromq.generator import ZmqTradeGenerator
@@ -125,9 +125,11 @@ def _wait_rows(path: Path, count: int, timeout_s: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def _row(metric: str, value: float, unit: str, **extra) -> dict:
+def _row(metric: str, value: float, unit: str, setting: str, **extra) -> dict:
+    """One long row; `setting` says how it was measured, load_avg_1m how busy the machine was."""
     return {"transport": "zeromq", "metric": metric, "value": round(float(value), 4), "unit": unit,
             "durability": DURABILITY, "client": extra.pop("client", CLIENT), "client_version": zmq.__version__,
+            "setting": f"{setting}; ipc://, HWM {DEFAULT_HWM}, msgpack", "load_avg_1m": round(os.getloadavg()[0], 1),
             **extra}
 
 
@@ -141,9 +143,11 @@ def publish_rate_max(config: LabConfig, seconds: float) -> list[dict]:
         counter.stop()
         counted = json.loads(result.read_text()) if result.exists() else {"gaps": -1}
         raw = _raw_publish_rate(work, seconds)
-    return [_row("publish_rate_max", generator.reached_rate_hz, "msg/s", client=f"{CLIENT} (trade generator)"),
-            _row("gaps_counted", counted["gaps"], "count", client=f"{CLIENT} (trade generator at max)"),
-            _row("publish_rate_max", raw, "msg/s", client=f"{CLIENT} (constant 100 B payload)")]
+    setting = f"one publisher, one counting subscriber process, {seconds:g} s"
+    return [_row("publish_rate_max", generator.reached_rate_hz, "msg/s", setting, client=f"{CLIENT} (trade generator)"),
+            _row("gaps_counted", counted["gaps"], "count", setting, client=f"{CLIENT} (trade generator at max)"),
+            _row("publish_rate_max", raw, "msg/s", f"{seconds:g} s, subscriber drained in the same thread",
+                 client=f"{CLIENT} (constant 100 B payload)")]
 
 
 def _raw_publish_rate(work: Path, seconds: float) -> float:
@@ -179,8 +183,9 @@ def latency(config: LabConfig, rate_hz: float, seconds: float) -> list[dict]:
     latencies_ms = np.array([(int(r[-3]) - int(r[-4])) / 1000 for r in rows])
     if not len(latencies_ms):
         return []
-    return [_row("latency_p50_ms", np.percentile(latencies_ms, 50), "ms", rate_hz=rate_hz),
-            _row("latency_p99_ms", np.percentile(latencies_ms, 99), "ms", rate_hz=rate_hz)]
+    setting = f"generator -> trades sink process, written - produced, {len(latencies_ms)} trades in {seconds:g} s"
+    return [_row("latency_p50_ms", np.percentile(latencies_ms, 50), "ms", setting, rate_hz=rate_hz),
+            _row("latency_p99_ms", np.percentile(latencies_ms, 99), "ms", setting, rate_hz=rate_hz)]
 
 
 def sustained_rate(config: LabConfig, ladder, seconds: float) -> list[dict]:
@@ -197,7 +202,8 @@ def sustained_rate(config: LabConfig, ladder, seconds: float) -> list[dict]:
         if len(rows) != sent or generator.reached_rate_hz < 0.95 * rate:
             break
         best = rate
-    return [_row("sustained_rate", best, "msg/s")]
+    return [_row("sustained_rate", best, "msg/s", f"highest of {'/'.join(map(str, ladder))} msg/s with every trade "
+                 f"in trades.csv, {seconds:g} s each")]
 
 
 def loss_under_consumer_kill(config: LabConfig, rate_hz: float = 1000.0) -> list[dict]:
@@ -230,8 +236,9 @@ def loss_under_consumer_kill(config: LabConfig, rate_hz: float = 1000.0) -> list
         rows = len(_trade_rows(csv_path))
         stats = (results / "data" / "zeromq_stats.csv").read_text().strip().split("\n")[1:]
         gaps = sum(int(line.split(",")[6]) for line in stats)
-    return [_row("lost_under_consumer_kill", sent - rows, "count", rate_hz=rate_hz),
-            _row("gaps_counted", gaps, "count", rate_hz=rate_hz)]
+    setting = f"trades sink kill -9 for ~{rate_hz:g} trades, restarted; {sent} sent"
+    return [_row("lost_under_consumer_kill", sent - rows, "count", setting, rate_hz=rate_hz),
+            _row("gaps_counted", gaps, "count", setting, rate_hz=rate_hz)]
 
 
 def measure(config: LabConfig, quick: bool) -> list[dict]:
@@ -240,7 +247,7 @@ def measure(config: LabConfig, quick: bool) -> list[dict]:
     rows += latency(config, 10, 5.0 if quick else 30.0)
     rows += latency(config, 1000, 3.0 if quick else 10.0)
     rows += sustained_rate(config, SUSTAINED_LADDER[:2] if quick else SUSTAINED_LADDER, 3.0 if quick else 5.0)
-    rows += [_row("broker_cpu_pct", 0, "%", client="no broker process"),
-             _row("broker_rss_mib", 0, "MiB", client="no broker process")]
+    rows += [_row("broker_cpu_pct", 0, "%", "there is no broker process", client="no broker process"),
+             _row("broker_rss_mib", 0, "MiB", "there is no broker process", client="no broker process")]
     rows += loss_under_consumer_kill(config)
     return rows
