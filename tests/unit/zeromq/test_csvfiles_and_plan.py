@@ -6,8 +6,8 @@ import pytest
 
 from kafkalab import config as lab_config
 from kafkalab.core.models import Trade
-from kafkalab.transports.kafka.sink import CsvFileError
-from kafkalab.transports.zeromq.csvfiles import TRADES_COLUMNS, PositionedCsv
+from kafkalab.core.csvstore import TRADES_COLUMNS, CsvFileError
+from kafkalab.transports.zeromq.csvfiles import PositionedCsv, split_position
 from kafkalab.transports.zeromq.plan import PLAN
 
 TRADE = Trade("AAPL", 1, 190.0, 100.0, "buy", 1_764_000_000_000_000, 1_764_000_000_000_100)
@@ -15,13 +15,13 @@ TRADE = Trade("AAPL", 1, 190.0, 100.0, "buy", 1_764_000_000_000_000, 1_764_000_0
 
 def test_positions_are_read_back_per_producer_and_a_torn_line_is_cut(tmp_path):
     path = tmp_path / "trades.csv"
-    csv_file = PositionedCsv(path, Trade, TRADES_COLUMNS)
+    csv_file = PositionedCsv(path, TRADES_COLUMNS)
     csv_file.write([csv_file.row(TRADE, 1, f"gen.0.1:{seq}") for seq in (1, 2, 3)]
                    + [csv_file.row(TRADE, 1, "gen.0.2:7")])
     csv_file.close()
     with path.open("ab") as f:
         f.write(b"AAPL,9,190.0,1")  # a write cut by kill -9
-    again = PositionedCsv(path, Trade, TRADES_COLUMNS)
+    again = PositionedCsv(path, TRADES_COLUMNS)
     again.close()
     assert again.last == {"gen.0.1": 3, "gen.0.2": 7}
     assert path.read_bytes().endswith(b"\n") and path.read_text().count("\n") == 5
@@ -29,24 +29,35 @@ def test_positions_are_read_back_per_producer_and_a_torn_line_is_cut(tmp_path):
 
 def test_rows_of_another_transport_do_not_count_as_positions(tmp_path):
     path = tmp_path / "trades.csv"
-    csv_file = PositionedCsv(path, Trade, TRADES_COLUMNS)
+    csv_file = PositionedCsv(path, TRADES_COLUMNS)
     row = list(csv_file.row(TRADE, 1, "3:120"))
     row[-2] = "kafka"
     csv_file.write([row])
     csv_file.close()
-    assert PositionedCsv(path, Trade, TRADES_COLUMNS).last == {}
+    assert PositionedCsv(path, TRADES_COLUMNS).last == {}
 
 
 def test_a_file_with_other_columns_is_refused_in_one_line(tmp_path):
     path = tmp_path / "trades.csv"
     path.write_text("a,b\n1,2\n")
     with pytest.raises(CsvFileError) as err:
-        PositionedCsv(path, Trade, TRADES_COLUMNS)
+        PositionedCsv(path, TRADES_COLUMNS)
     assert "move the file away" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_zeromq_row_with_a_foreign_position_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "trades.csv"
+    csv_file = PositionedCsv(path, TRADES_COLUMNS)
+    csv_file.write([csv_file.row(TRADE, 1, "no-sequence-here")])
+    csv_file.close()
+    with pytest.raises(CsvFileError) as err:
+        PositionedCsv(path, TRADES_COLUMNS)
+    assert "line 2" in str(err.value) and "\n" not in str(err.value)
+    assert split_position("trade-generator.0.17:42") == ("trade-generator.0.17", 42)
+
+
 def test_a_text_field_with_a_line_break_is_refused(tmp_path):
-    csv_file = PositionedCsv(tmp_path / "t.csv", Trade, TRADES_COLUMNS)
+    csv_file = PositionedCsv(tmp_path / "t.csv", TRADES_COLUMNS)
     bad = Trade.__new__(Trade)
     for name, value in zip(Trade.field_names(), ("AA\nPL", 1, 1.0, 1.0, "buy", 1, 1)):
         object.__setattr__(bad, name, value)

@@ -45,7 +45,7 @@ from kafkalab.core.streams import TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import DEFAULT_HWM, STREAMS, ZmqSettings
 from kafkalab.transports.zeromq.components import build
-from kafkalab.transports.zeromq.csvfiles import TRADES_CSV
+from kafkalab.core.csvstore import TRADES_CSV
 from kafkalab.transports.zeromq.generator import ZmqTradeGenerator
 from kafkalab.transports.zeromq.sockets import meta_block, pack
 from kafkalab.transports.zeromq.streams import StreamPublisher, receive_batch, unpack

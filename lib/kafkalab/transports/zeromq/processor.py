@@ -1,10 +1,10 @@
 """The market processor over ZeroMQ: trades + order books in, candles + book features out.
 
-A SUB socket connected to `trades` and `orderbooks`; the windows are the core's
-(kafkalab.core.windowing: 1 s tumbling event-time windows, watermark = max event time -
-500 ms, idle rule 2 s), kept per (stream, producer): one producer's messages arrive in
-the order it sent them, as a Kafka partition's do, and its sequence number plays the
-offset. Closed windows go out on two XPUB sockets it binds, `candles` and
+A SUB socket connected to `trades` and `orderbooks`; what to do with each record is the
+core's kafkalab.core.market_logic (1 s tumbling event-time windows, watermark = max event
+time - 500 ms, idle rule 2 s, the late rule), with one input partition per (stream,
+producer): one producer's messages arrive in the order it sent them, as a Kafka
+partition's do, and its sequence number plays the offset. Closed windows go out on two XPUB sockets it binds, `candles` and
 `book-features`, numbered like every ZeroMQ message.
 
 At-most-once, and honest about it: the windows live in memory only (a killed processor
@@ -16,7 +16,7 @@ one-line reason.
 
 Restart: before it sends closed windows, the processor writes per input producer the
 sequence through which every record is in an emitted window (the oldest open window's
-first record - 1) to results/data/zeromq_processor-<instance>.json. A restarted processor
+first record - 1) to results/data/.state/zeromq-processor-<instance>.json. A restarted processor
 resumes its gap count there, so gaps + discarded is exactly the trades no candle holds.
 (A kill between that write and the send loses the windows without counting them: a
 microsecond-wide race against a second-long step.)
@@ -30,11 +30,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from kafkalab.config import LabConfig
-from kafkalab.core.models import OrderBook, Trade, now_us
+from kafkalab.core.csvstore.files import STATE_DIR
+from kafkalab.core.market_logic import MarketLogic, Output, Verdict as Decided
+from kafkalab.core.models import Candle, InvalidMessage, OrderBook, Trade, now_us
 from kafkalab.core.sequence import Verdict
-from kafkalab.core.windowing import NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, WindowSpec
-from kafkalab.runtime.loop import Component
 from kafkalab.core.streams import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
+from kafkalab.core.windowing import NEVER, WindowSpec
+from kafkalab.runtime.loop import Component
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
 from kafkalab.transports.zeromq.inbox import COUNTERS, Inbox, Received
@@ -44,26 +46,20 @@ from kafkalab.transports.zeromq.streams import StreamPublisher, producer_id, rec
 _LOG = logging.getLogger(__name__)
 POLL_TIMEOUT_S = 0.1
 MAX_BATCH = 5000
-OUTPUT_OF = {TRADES: CANDLES, ORDERBOOKS: BOOK_FEATURES}
-BUILDER_OF = {TRADES: CandleBuilder, ORDERBOOKS: BookFeaturesBuilder}
-COUNTER_OF = {TRADES: ("trades", "candles"), ORDERBOOKS: ("books", "book_features")}
+INPUT_COUNTER = {TRADES: "trades", ORDERBOOKS: "books"}
+OUTPUT_COUNTER = {CANDLES: "candles", BOOK_FEATURES: "book_features"}
+Key = tuple[str, str]  # (input stream, producer id): one ordered input, like a Kafka partition
 
 
-class ProducerWindows:
-    """The open windows of one input producer, and the window starts a gap made unsure."""
+class GapMarks:
+    """The window starts a sequence gap of one input producer made unsure."""
 
-    def __init__(self, stream: str, spec: WindowSpec) -> None:
-        self.windows = PartitionWindows(BUILDER_OF[stream], spec)
+    def __init__(self) -> None:
         self.unsure: list[tuple[int, int]] = []  # [first start, last start] ranges
         self.discarded = 0  # records in windows not emitted because a gap touched them
 
-    def resume_sequence(self) -> int:
-        """Every record up to this sequence is in an emitted window (or was dropped)."""
-        return self.windows.resume_offset() - 1
-
-    def mark_gap(self, event_ts_us: int) -> None:
-        spec, before = self.windows.spec, self.windows.max_event_us
-        low = NEVER if before == NEVER else spec.start_of(before)
+    def mark(self, spec: WindowSpec, last_event_us: int, event_ts_us: int) -> None:
+        low = NEVER if last_event_us == NEVER else spec.start_of(last_event_us)
         self.unsure.append((low, spec.start_of(event_ts_us)))
 
     def is_complete(self, start_us: int) -> bool:
@@ -76,7 +72,7 @@ class ResumeState:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def load(self) -> dict[tuple[str, str], int]:
+    def load(self) -> dict[Key, int]:
         try:
             saved = json.loads(self.path.read_text())
             return {tuple(key.split("|", 1)): int(sequence) for key, sequence in saved.items()}
@@ -86,7 +82,7 @@ class ResumeState:
             _LOG.warning("%s unreadable (%s); counting gaps from each producer's first message", self.path, exc)
             return {}
 
-    def save(self, positions: dict[tuple[str, str], int]) -> None:
+    def save(self, positions: dict[Key, int]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({f"{stream}|{producer}": seq for (stream, producer), seq in positions.items()}))
@@ -105,12 +101,13 @@ class ZmqMarketProcessor(Component):
         self.config = config
         self.settings = zmq_settings or settings_of(config)
         self.instance = str(instance)
-        self.spec = WindowSpec(allowed_lateness_us=int(allowed_lateness_ms) * 1000,
-                               idle_timeout_us=int(idle_timeout_ms) * 1000)
+        self.logic = MarketLogic(WindowSpec(allowed_lateness_us=int(allowed_lateness_ms) * 1000,
+                                            idle_timeout_us=int(idle_timeout_ms) * 1000))
+        self.spec = self.logic.spec
         self.inbox = Inbox(self.name, self.counters, {TRADES: Trade, ORDERBOOKS: OrderBook})
-        self.producers: dict[tuple[str, str], ProducerWindows] = {}
-        self.state = ResumeState(config.data_dir / f"zeromq_processor-{self.instance}.json")
+        self.gaps: dict[Key, GapMarks] = {}
         self.publishers: dict[str, StreamPublisher] = {}
+        self.state = ResumeState(config.data_dir / STATE_DIR / f"zeromq-processor-{self.instance}.json")
         self.sock = None
 
     def setup(self, stack: ExitStack) -> None:
@@ -126,54 +123,58 @@ class ZmqMarketProcessor(Component):
             self.inbox.tracker.resume(key, sequence)
 
     def step(self) -> None:
-        now = now_us()
         for frame in receive_batch(self.sock, POLL_TIMEOUT_S, MAX_BATCH):
             got = self.inbox.accept(frame)
             if got is not None:
-                self._add(got, now)
+                self._add(got, now_us())
         self._emit_closed(now_us())
 
     def finish(self) -> None:
         self._emit_closed(now_us())
 
     def _add(self, got: Received, now: int) -> None:
-        stream, record = got.envelope.stream, got.record
+        stream, record, sequence = got.envelope.stream, got.record, got.envelope.sequence
         key = (stream, got.envelope.producer)
-        part = self.producers.get(key)
-        if part is None:
-            part = self.producers[key] = ProducerWindows(stream, self.spec)
-        if got.verdict is Verdict.AFTER_GAP:
-            part.mark_gap(record.event_ts_us)
-        outcome = part.windows.add(record.symbol, record.event_ts_us, got.envelope.sequence, record, now)
-        if outcome is Outcome.ADDED:
-            self.counters.add(COUNTER_OF[stream][0])
+        if key not in self.logic.partitions:
+            self.logic.open(key, stream)
+            self.gaps[key] = GapMarks()
+        try:
+            self.logic.validate(stream, record, now, stamp="the time it arrived")
+        except InvalidMessage as exc:
+            self.logic.handle_invalid(key, sequence, str(exc), now)
+            self.inbox.drop(f"{stream} {got.envelope.position}: {exc}")
             return
-        self.counters.add("late")
-        start = self.spec.start_of(record.event_ts_us)
-        self.inbox.drop(f"{stream} {got.envelope.position}: late: event time {record.event_ts_us} us is in window "
-                        f"[{start}, {start + self.spec.size_us}) of {record.symbol}, closed at watermark "
-                        f"{part.windows.closed_through_us} us")
+        if got.verdict is Verdict.AFTER_GAP:
+            self.gaps[key].mark(self.spec, self.logic.partitions[key].max_event_us, record.event_ts_us)
+        decision = self.logic.handle(key, sequence, record, now)
+        if decision.verdict is Decided.ADDED:
+            self.counters.add(INPUT_COUNTER[stream])
+        elif decision.verdict is Decided.LATE:
+            self.counters.add("late")
+            self.inbox.drop(f"{stream} {got.envelope.position}: {decision.reason}")
 
     def _emit_closed(self, now: int) -> None:
-        ready = []
-        for key, part in self.producers.items():
-            part.windows.close_idle(now)
-            ready.extend((key[0], part, window) for window in part.windows.take_ready())
-        if not ready:
-            return
-        self.state.save({key: part.resume_sequence() for key, part in self.producers.items()})
-        for stream, part, window in ready:
-            if not part.is_complete(window.start_us):
-                self.counters.add("incomplete_windows")
-                part.discarded += window.builder.count
-                continue
-            self.publishers[OUTPUT_OF[stream]].send(window.result(now_us()))
-            self.counters.add(COUNTER_OF[stream][1])
+        self.logic.close_idle(now, lambda key, part: True)  # a socket has no "end" to be behind
+        outputs = self.logic.take_outputs(now_us())
+        if outputs:
+            # Stored before the send: a restart counts from here, never twice (see the docstring).
+            self.state.save({key: self.logic.resume_state(key)[0] - 1 for key in self.logic.partitions})
+            for output in outputs:
+                self._send(output)
         self.counters.set("subscribers", min(p.poll_subscriptions() for p in self.publishers.values()))
+
+    def _send(self, output: Output) -> None:
+        marks, result = self.gaps[output.source], output.record
+        if not marks.is_complete(result.window_start_us):
+            self.counters.add("incomplete_windows")
+            marks.discarded += result.trade_count if isinstance(result, Candle) else result.snapshot_count
+            return
+        self.publishers[output.stream].send(result)
+        self.counters.add(OUTPUT_COUNTER[output.stream])
 
     def _write_stats(self) -> None:
         append_stats(self.config.data_dir, self.name, self.inbox.tracker, self.counters["dropped"],
-                     {key: part.discarded for key, part in self.producers.items()})
+                     {key: marks.discarded for key, marks in self.gaps.items()})
 
     def summary(self) -> str:
         return f"{self.name}: {self.counters!r}; {self.inbox.summary()}"

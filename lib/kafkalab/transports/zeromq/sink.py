@@ -16,13 +16,12 @@ from pathlib import Path
 from kafkalab.config import LabConfig
 from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
 from kafkalab.runtime.loop import Component
-from kafkalab.transports.kafka.sink import BackgroundSync, CsvTarget, exclusive_writer, require_writable_dir
+from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV,
+                                    TRADES_COLUMNS, TRADES_CSV, BackgroundSync, exclusive_writer, require_writable_dir)
 from kafkalab.core.streams import BOOK_FEATURES, CANDLES, TRADES
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
-from kafkalab.transports.zeromq.csvfiles import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS,
-                                                  CANDLES_CSV, SYNC_EVERY_S, TRADES_COLUMNS, TRADES_CSV,
-                                                  PositionedCsv)
+from kafkalab.transports.zeromq.csvfiles import SYNC_EVERY_S, PositionedCsv, SinkFile
 from kafkalab.transports.zeromq.inbox import COUNTERS, Inbox
 from kafkalab.transports.zeromq.stats import append_stats
 from kafkalab.transports.zeromq.streams import receive_batch
@@ -31,29 +30,29 @@ POLL_TIMEOUT_S = 0.1
 MAX_BATCH = 5000
 
 
-def trades_targets(data_dir: Path) -> tuple[CsvTarget, ...]:
-    return (CsvTarget(TRADES, data_dir / TRADES_CSV, Trade, TRADES_COLUMNS, "trades_rows"),)
+def trades_targets(data_dir: Path) -> tuple[SinkFile, ...]:
+    return (SinkFile(TRADES, data_dir / TRADES_CSV, Trade, TRADES_COLUMNS, "trades_rows"),)
 
 
-def candles_targets(data_dir: Path) -> tuple[CsvTarget, ...]:
-    return (CsvTarget(CANDLES, data_dir / CANDLES_CSV, Candle, CANDLES_COLUMNS, "candle_rows"),
-            CsvTarget(BOOK_FEATURES, data_dir / BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS,
+def candles_targets(data_dir: Path) -> tuple[SinkFile, ...]:
+    return (SinkFile(CANDLES, data_dir / CANDLES_CSV, Candle, CANDLES_COLUMNS, "candle_rows"),
+            SinkFile(BOOK_FEATURES, data_dir / BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS,
                       "book_feature_rows"))
 
 
 class ZmqCsvSink(Component):
     message_counter = "received"
 
-    def __init__(self, config: LabConfig, name: str, targets: tuple[CsvTarget, ...], *,
+    def __init__(self, config: LabConfig, name: str, targets: tuple[SinkFile, ...], *,
                  zmq_settings: ZmqSettings | None = None, max_batch: int = MAX_BATCH) -> None:
         self.name = name
         self.counter_names = (*COUNTERS, "written", *(t.counter for t in targets))
         super().__init__()
         self.config = config
         self.settings = zmq_settings or settings_of(config)
-        self.targets = {t.topic: t for t in targets}  # the stream a file is written from
+        self.targets = {t.stream: t for t in targets}
         self.max_batch = int(max_batch)
-        self.inbox = Inbox(name, self.counters, {t.topic: t.record_type for t in targets})
+        self.inbox = Inbox(name, self.counters, {t.stream: t.record_type for t in targets})
         self.files: dict[str, PositionedCsv] = {}
         self.syncer: BackgroundSync | None = None
         self._sync_requested_at = 0.0
@@ -64,7 +63,7 @@ class ZmqCsvSink(Component):
             require_writable_dir(folder)  # before anything is received
         for stream, target in self.targets.items():
             stack.enter_context(exclusive_writer(target.path))
-            csv_file = self.files[stream] = PositionedCsv(target.path, target.record_type, target.columns)
+            csv_file = self.files[stream] = PositionedCsv(target.path, target.columns)
             stack.callback(csv_file.close)
             for producer, sequence in csv_file.last.items():
                 self.inbox.tracker.resume((stream, producer), sequence)
