@@ -3,6 +3,8 @@ trades lost equal the gaps the consumers counted (measured from the files, not g
 
 from __future__ import annotations
 
+import time
+
 from kafkalab.runtime.loop import Bounds
 from kafkalab.transports.zeromq.generator import ZmqOrderBookGenerator, ZmqTradeGenerator
 from kafkalab.transports.zeromq.sink import candles_sink, trades_sink
@@ -45,6 +47,10 @@ def test_processor_killed_and_restarted_counts_every_trade_no_candle_holds(lab, 
     generators = [running(ZmqTradeGenerator(lab, rate_hz=100, zmq_settings=zmq_settings)),
                   running(ZmqOrderBookGenerator(lab, rate_hz=4, zmq_settings=zmq_settings))]
     wait_for(lambda: len(complete_lines(candles_csv)) >= 6, 60, "candles from the first processor")
+    # Windows close when event time passes their end + 500 ms, i.e. just after each x.5 s: kill
+    # half a second away from that, not in the instant between a send and its socket write
+    # (the one loss no sequence can show: the last messages of a producer that died).
+    wait_for(lambda: abs(time.time() % 1.0 - 0.5) > 0.45, 10, "a moment between window closes")
     processor.kill()
     sent = len(complete_lines(trades_csv))
     wait_for(lambda: len(complete_lines(trades_csv)) >= sent + 100, 60, "trades sent while it is down")

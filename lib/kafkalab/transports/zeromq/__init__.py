@@ -39,6 +39,9 @@ Guarantees (honest): at-most-once
 - The processor keeps its windows in memory: a killed processor loses its open windows.
   It never passes a partial window off as complete: a window that a gap may have
   touched is dropped and counted (`incomplete_windows`), not emitted.
+- The one loss no sequence shows: the last messages of a producer killed before its
+  I/O thread wrote them to the socket (no later message reveals the hole). A clean stop
+  flushes them (publishers close with a linger).
 - Bad input (foreign frames, an undecodable payload, the wrong message type, a late
   record): dropped with a counted one-line reason; the component keeps running.
 """
