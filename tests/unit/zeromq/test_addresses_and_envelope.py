@@ -54,3 +54,14 @@ def test_foreign_frames_are_refused_with_a_reason(frame):
     with pytest.raises(BadEnvelope) as err:
         unpack(frame)
     assert str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_lab_config_hands_over_the_transport_variables_as_a_mapping_or_pairs():
+    from types import SimpleNamespace
+
+    from kafkalab.transports.zeromq.addresses import settings_of
+
+    assert settings_of(SimpleNamespace()).endpoints == DEFAULT_ENDPOINTS  # config.py without them yet
+    assert settings_of(SimpleNamespace(zeromq_env=((ENV_HWM, "7"),))).hwm == 7
+    assert settings_of(SimpleNamespace(zeromq_env={ENV_ENDPOINTS: "candles=ipc:///tmp/c"})).connect_address(
+        "candles") == "ipc:///tmp/c"
