@@ -305,3 +305,8 @@ def _signal_and_wait(pids: list[int], sig: signal.Signals, timeout_s: float, ech
         echo(f"node pid {proc.pid} did not stop within {timeout_s:g} s; killing it")
         proc.kill()
     psutil.wait_procs(alive, timeout=10)
+
+
+def client_urls(config: RabbitConfig) -> tuple[str, ...]:
+    """KAFKALAB_RABBITMQ_URL when given, else every node of the local cluster."""
+    return config.urls or LocalRabbitCluster(config).urls()

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-try:  # the stream names shared by every transport
-    from kafkalab.core.streams import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
-except ImportError:  # before kafkalab.core.streams exists on this branch
-    from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
+from kafkalab.core.streams import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
 
 FEEDS_EXCHANGE = "lab.feeds"
 SHARDS_EXCHANGE = "lab.processor-shards"
