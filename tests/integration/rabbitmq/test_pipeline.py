@@ -4,6 +4,8 @@ correct, and 0 lost / 0 duplicate rows after kill -9 of a node, the processor or
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 
 import pytest
@@ -38,7 +40,7 @@ def run_pipeline(cluster, results_dir, seconds: float, disrupt=None) -> dict:
     wait_drained(cluster, CONSUMERS, timeout_s=180)
     for proc in consumers.values():
         proc.stop()
-    return {"trades_acked": trades.counter("acked"), "seconds": seconds}
+    return {"trades_acked": trades.counter("acked"), "generator_reconnects": trades.counter("reconnects")}
 
 
 def check_outputs(results_dir, trades_acked: int) -> list[Trade]:
@@ -95,4 +97,19 @@ def test_kill_9_of_a_node_mid_run_loses_and_doubles_nothing(all_nodes_up, tmp_pa
         cluster.start_node(1)
 
     result = run_pipeline(cluster, tmp_path, seconds=12, disrupt=kill_node_1)
+    assert result["generator_reconnects"] >= 1  # the fault did reach the publisher
     check_outputs(tmp_path, result["trades_acked"])
+
+
+@pytest.mark.slow
+def test_two_nodes_down_writes_are_refused_with_one_line(all_nodes_up, tmp_path):
+    cluster = all_nodes_up
+    fresh_topology(cluster)
+    cluster.stop_node(2, kill=True)
+    cluster.stop_node(3, kill=True)
+    done = subprocess.run([sys.executable, "-m", "kafkalab.transports.rabbitmq.components", "trade-generator",
+                           f"results_dir={tmp_path}", "max_seconds=3", "rate_hz=20"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stdout[-800:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "quorum" in lines[0] and "not" in lines[0], done.stderr
