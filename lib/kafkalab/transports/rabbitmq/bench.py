@@ -12,6 +12,7 @@ window). The components use the fastest of them as measured.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 
@@ -115,4 +116,103 @@ def compare_clients(urls, count: int) -> list[dict]:
             delete_queue(urls, queue)
         rows.append({"transport": "rabbitmq", "metric": "publish_rate_max", "value": round(rate, 1), "unit": "msg/s",
                      "durability": DURABILITY, "client": client, "client_version": md.version(package)})
+    return rows
+
+
+# ---- the contract: measure(config, quick) -> rows of results/bench/transports.csv ------
+
+def _row(metric: str, value: float, unit: str, **extra) -> dict:
+    import importlib.metadata as md
+
+    return {"transport": "rabbitmq", "metric": metric, "value": round(value, 3), "unit": unit,
+            "durability": DURABILITY, "client": "pika SelectConnection", "client_version": md.version("pika"), **extra}
+
+
+def latency_ms(urls, queue: str, rate_hz: float, count: int) -> list[float]:
+    """Publish at `rate_hz` (confirms on) and consume in a second connection (ack each);
+    publish-to-delivery times in ms, from a timestamp header."""
+    import threading
+
+    from kafkalab.core.pacing import Pacer
+
+    body, headers = sample_payload()
+    received: list[float] = []
+    consumer = Session("bench-consumer").open(urls)
+    consumer.consume(queue, prefetch=1000)
+    done = threading.Event()
+
+    def consume() -> None:
+        while len(received) < count and not done.is_set():
+            consumer.pump_deliveries(0.2)
+            for d in consumer.deliveries():
+                received.append((time.time_ns() - int(d.headers["sent_ns"])) / 1e6)
+                consumer.ack(d.tag)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    publisher = Session("bench-publisher").open(urls)
+    pacer = Pacer(rate_hz)
+    sent = 0
+    try:
+        while sent < count:
+            for _ in range(min(pacer.due(), count - sent)):
+                publisher.publish("", queue, body, {**headers, "sent_ns": str(time.time_ns())})
+                sent += 1
+                pacer.sent(1)
+            publisher.pump(min(pacer.seconds_until_due(), 0.05))
+            publisher.confirmed()
+        publisher.flush(60.0)
+        thread.join(60.0)
+    finally:
+        done.set()
+        thread.join(5.0)
+        publisher.close()
+        consumer.close()
+    return received
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] if ordered else float("nan")
+
+
+def broker_usage(pids: list[int], seconds_run) -> tuple[float, float]:
+    """(CPU % of one core summed over the nodes, RSS MiB summed) while `seconds_run()` runs."""
+    import psutil
+
+    procs = [psutil.Process(p) for p in pids]
+    before = [p.cpu_times() for p in procs]
+    began = time.monotonic()
+    seconds_run()
+    elapsed = time.monotonic() - began
+    cpu = sum((a.user + a.system) - (b.user + b.system) for a, b in zip((p.cpu_times() for p in procs), before))
+    return 100 * cpu / elapsed, sum(p.memory_info().rss for p in procs) / 2**20
+
+
+def measure(config, quick: bool) -> list[dict]:
+    from kafkalab.transports.rabbitmq.cluster import LocalRabbitCluster, client_urls
+    from kafkalab.transports.rabbitmq.settings import rabbit_config
+
+    rabbit = rabbit_config(config)
+    urls = client_urls(rabbit)
+    pids = [n.pid for n in LocalRabbitCluster(rabbit).nodes() if n.running]
+    count = 5_000 if quick else 50_000
+    rows = []
+    queue = bench_queue(urls)
+    try:
+        rate = {}
+        cpu, rss = broker_usage(pids, lambda: rate.setdefault("v", publish_rate_select(urls, queue, count)))
+        rows += [_row("publish_rate_max", rate["v"], "msg/s", messages=count),
+                 _row("broker_cpu_pct", cpu, "% of one core", during="publish_rate_max", nodes=len(pids)),
+                 _row("broker_rss_mib", rss, "MiB", during="publish_rate_max", nodes=len(pids))]
+    finally:
+        delete_queue(urls, queue)
+    for rate_hz, seconds in ((10, 10 if quick else 30), (1000, 3 if quick else 10)):
+        queue = bench_queue(urls)
+        try:
+            values = latency_ms(urls, queue, rate_hz, int(rate_hz * seconds))
+        finally:
+            delete_queue(urls, queue)
+        rows += [_row("latency_p50_ms", percentile(values, 50), "ms", rate_hz=rate_hz, messages=len(values)),
+                 _row("latency_p99_ms", percentile(values, 99), "ms", rate_hz=rate_hz, messages=len(values))]
     return rows
