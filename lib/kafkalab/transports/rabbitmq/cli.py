@@ -12,6 +12,8 @@ def add_rabbitmq_commands(subparsers) -> None:
     down = sub.add_parser("down", help="stop every node and the cluster's epmd")
     down.add_argument("--wipe", action="store_true", help="also delete data, logs and credentials")
     sub.add_parser("status", help="nodes, and every queue with type, leader, members, messages, consumers")
+    declare = sub.add_parser("declare", help="declare exchanges, queues and bindings on the cluster the clients use")
+    declare.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a node to answer")
     for name, text in (("stop-node", "stop one node"), ("start-node", "start a stopped node")):
         p = sub.add_parser(name, help=text)
         p.add_argument("node", type=int, help="node id (1..3)")
@@ -38,14 +40,35 @@ def run_rabbitmq_command(args) -> int:
         cluster.start_node(args.node)
     elif args.action == "status":
         print_status(cluster)
+    elif args.action == "declare":
+        declare_when_reachable(cluster.config, args.wait)
     return 0
 
 
+def declare_when_reachable(config, wait_s: float) -> None:
+    """Declare the topology, retrying until a node answers (the Docker path's one-shot job)."""
+    import time
+
+    from kafkalab.transports.rabbitmq.cluster import client_urls
+    from kafkalab.transports.rabbitmq.errors import RabbitError
+    from kafkalab.transports.rabbitmq.topology import declare_topology
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            declare_topology(client_urls(config))
+            print("RabbitMQ topology declared")
+            return
+        except Exception as exc:  # noqa: BLE001 - pika raises many types while a node boots
+            if time.monotonic() >= deadline:
+                raise RabbitError(f"could not declare the topology within {wait_s:g} s "
+                                  f"({type(exc).__name__}: {str(exc)[:200]})") from None
+            time.sleep(2.0)
+
+
 def _declare(cluster) -> None:
-    try:
-        from kafkalab.transports.rabbitmq.topology import declare_topology
-    except ImportError:  # topology not built yet
-        return
+    from kafkalab.transports.rabbitmq.topology import declare_topology
+
     declare_topology(cluster.urls())
 
 
