@@ -53,3 +53,28 @@ def test_node_config_binds_loopback_and_never_guest(tmp_path):
     assert user == "kafkalab" and len(password) >= 20 and "guest" not in conf
     assert (tmp_path / "credentials").stat().st_mode & 0o077 == 0
     assert all(f"nodes.{n} = lab25672-{n}@localhost" in conf for n in (1, 2, 3))
+
+
+def test_rabbit_config_parses_what_config_py_carries():
+    from types import SimpleNamespace
+
+    from kafkalab.transports.rabbitmq.settings import rabbit_config
+
+    lab = SimpleNamespace(project_root=ROOT, rabbitmq_env={"KAFKALAB_RABBITMQ_BASE_PORT": "27672"})
+    assert rabbit_config(lab).amqp_port(1) == 27672
+
+
+@pytest.mark.parametrize("instance, shards", [("0", [0, 1]), ("blue", [0, 1]), ("0/2", [0]), ("1/2", [1]), ("2/3", [])])
+def test_processor_instance_k_of_n_takes_its_shards(instance, shards):
+    from kafkalab.transports.rabbitmq.processor import parse_instance
+    from kafkalab.transports.rabbitmq.topology import shards_of
+
+    assert shards_of(*parse_instance(instance)) == shards
+
+
+@pytest.mark.parametrize("instance", ["a/2", "3/2", "1/0"])
+def test_a_bad_processor_instance_is_one_line(instance):
+    from kafkalab.transports.rabbitmq.processor import parse_instance
+
+    with pytest.raises(ConfigError):
+        parse_instance(instance)

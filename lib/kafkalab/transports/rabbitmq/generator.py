@@ -59,6 +59,9 @@ class RabbitGenerator(Component):
     def setup(self, stack: ExitStack) -> None:
         self.session = Session(self.name).open(self.urls)
         stack.callback(lambda: self.session.close())
+        # The day's price paths take seconds to compute on a busy machine: before the pacing
+        # starts, or the first step runs late and the schedule re-anchors (a lost second).
+        self.simulator.warm_up(now_us())
         self.pacer.start()
 
     def step(self) -> None:

@@ -6,8 +6,8 @@ broker, so the records of open windows stay unacked and the prefetch must hold t
 computed again; the candles sink keeps the first copy of a (symbol, window_start) key.
 Repeats of a record (a generator republished it) are dropped inside a window by its id.
 
-Ordering: instance k of n consumes shard queues k, k+n, ... (`instance` = "k/n", default
-"0" = every shard); each shard queue has a single active consumer, so a symbol's records
+Ordering: instance k of n consumes shard queues k, k+n, ... (`instance` = "k/n"; any other
+value, the default "0" included, = every shard); each shard queue has a single active consumer, so a symbol's records
 arrive in order and a second copy of an instance is a standby (see topology.py).
 """
 
@@ -44,13 +44,16 @@ class OpenWindow:
 
 
 def parse_instance(instance: str) -> tuple[int, int]:
-    """"k/n" -> (k, n); "k" -> (k, 1) meaning every shard."""
-    index, _, count = str(instance or "0").partition("/")
+    """"k/n" -> (k, n): instance k of n; anything else (a label such as "0") -> every shard."""
+    text = str(instance or "0")
+    if "/" not in text:
+        return 0, 1
+    index, _, count = text.partition("/")
     try:
-        k, n = int(index), int(count or 1)
+        k, n = int(index), int(count)
     except ValueError:
-        raise ConfigError(f"instance must be k or k/n with whole numbers, e.g. 0/2 (got {instance!r})") from None
-    if n < 1 or not 0 <= k < max(n, k + 1):
+        raise ConfigError(f"instance must be k/n with whole numbers, e.g. 0/2 (got {instance!r})") from None
+    if not 0 <= k < n:
         raise ConfigError(f"instance k/n needs 0 <= k < n (got {instance!r})")
     return k, n
 

@@ -124,12 +124,12 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def rabbit_config(config) -> RabbitConfig:
-    """The RabbitMQ part of a LabConfig: `config.rabbitmq`, which config.py builds with
-    `RabbitConfig.from_env(env, root)`. Until that field lands, parse the environment here,
-    through the same function (the one place that knows these variables)."""
-    carried = getattr(config, "rabbitmq", None)
-    if carried is not None:
-        return carried
-    import os
+    """The RabbitMQ part of a LabConfig, parsed here from the variables config.py read
+    (`config.rabbitmq_env`: the ENV_VARS above that were set). Until that field lands in
+    config.py, from the process environment, through the same parser."""
+    carried = getattr(config, "rabbitmq_env", None)
+    if carried is None:
+        import os
 
-    return RabbitConfig.from_env(os.environ, config.project_root)
+        carried = {name: os.environ[name] for name in ENV_VARS if name in os.environ}
+    return RabbitConfig.from_env(carried, config.project_root)

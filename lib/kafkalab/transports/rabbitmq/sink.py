@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,22 +23,17 @@ from kafkalab.config import LabConfig
 from kafkalab.core import serde
 from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
 from kafkalab.core.streams import BOOK_FEATURES, CANDLES, TRADES
-from kafkalab.errors import LabError
 from kafkalab.runtime.loop import Component
 from kafkalab.runtime.params import ComponentParams
-from kafkalab.transports.kafka.sink import exclusive_writer, format_rows, read_header, truncate_partial_line
+from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV,
+                                    TRADES_COLUMNS, TRADES_CSV, CsvAppender, exclusive_writer, record_row)
 from kafkalab.transports.rabbitmq.clients import ConnectionLost, Delivery, Session
 from kafkalab.transports.rabbitmq.deadletters import dead_letter
 from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES
 
 log = logging.getLogger(__name__)
 TRANSPORT = "rabbitmq"
-SINK_COLUMNS = ("written_ts_us", "transport", "position")
 FLUSH_TIMEOUT_S = 30.0
-
-
-class CsvSchemaError(LabError):
-    """A CSV file exists with other columns than this sink writes."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +41,8 @@ class Target:
     stream: str
     path: Path
     record_type: type[Record]
+    columns: tuple[str, ...]
     key_fields: tuple[str, ...]
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (*self.record_type.field_names(), *SINK_COLUMNS)
 
     def key(self, record: Record) -> tuple[str, ...]:
         """As text, the way the key reads back from the file."""
@@ -59,33 +50,21 @@ class Target:
 
 
 class KeyedCsv:
-    """One CSV file: torn last line repaired, header checked, keys loaded; appends rows."""
+    """One CSV file (repaired and headed by the core's appender) and the keys it holds."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        path = target.path
-        truncate_partial_line(path)
-        header = read_header(path)
-        if header is None:
-            path.write_bytes(format_rows([target.columns]))
-        elif tuple(header) != target.columns:
-            raise CsvSchemaError(f"{path} has columns {','.join(header)[:100]}, expected "
-                                 f"{','.join(target.columns)[:100]}; move it away or use another results_dir")
-        self.keys = self._read_keys()
-        self.file = path.open("ab")
+        self.appender = CsvAppender(target.path, target.columns)
+        with target.path.open(newline="") as f:
+            self.keys = {tuple(row[k] for k in target.key_fields) for row in csv.DictReader(f)}
 
-    def _read_keys(self) -> set[tuple[str, ...]]:
-        with self.target.path.open(newline="") as f:
-            return {tuple(row[k] for k in self.target.key_fields) for row in csv.DictReader(f)}
-
-    def append(self, rows: list[list]) -> None:
-        if rows:
-            self.file.write(format_rows(rows))
-            self.file.flush()
-            os.fsync(self.file.fileno())
+    def append(self, records: list[Record], written_ts_us: int) -> None:
+        """Rows on disk (fsynced) when this returns."""
+        if records:
+            self.appender.append([record_row(r, self.target.columns, written_ts_us, TRANSPORT, "") for r in records])
 
     def close(self) -> None:
-        self.file.close()
+        self.appender.close()
 
 
 class RabbitCsvSink(Component):
@@ -130,8 +109,7 @@ class RabbitCsvSink(Component):
         if not deliveries:
             return
         self.counters.add("received", len(deliveries))
-        rows: dict[str, list[list]] = {stream: [] for stream in self.targets}
-        written_ts = now_us()
+        fresh: dict[str, list[Record]] = {stream: [] for stream in self.targets}
         for delivery in deliveries:
             stream = delivery.routing_key.split(".", 1)[0]
             try:
@@ -147,11 +125,11 @@ class RabbitCsvSink(Component):
                 self.counters.add("duplicates")
                 continue
             self.files[stream].keys.add(key)
-            values = [getattr(record, f) for f in record.field_names()]
-            rows[stream].append([*values, written_ts, TRANSPORT, ""])
-        for stream, stream_rows in rows.items():
-            self.files[stream].append(stream_rows)
-            self.counters.add("written", len(stream_rows))
+            fresh[stream].append(record)
+        written_ts = now_us()
+        for stream, records in fresh.items():
+            self.files[stream].append(records, written_ts)
+            self.counters.add("written", len(records))
         if self.session.in_flight:
             self.session.flush(FLUSH_TIMEOUT_S)  # dead letters confirmed before their originals are acked
         self.session.ack(deliveries[-1].tag, multiple=True)
@@ -162,12 +140,13 @@ class RabbitCsvSink(Component):
 
 
 def trades_targets(data_dir: Path) -> list[Target]:
-    return [Target(TRADES, data_dir / "trades.csv", Trade, ("symbol", "trade_id"))]
+    return [Target(TRADES, data_dir / TRADES_CSV, Trade, TRADES_COLUMNS, ("symbol", "trade_id"))]
 
 
 def candles_targets(data_dir: Path) -> list[Target]:
-    return [Target(CANDLES, data_dir / "candles.csv", Candle, ("symbol", "window_start_us")),
-            Target(BOOK_FEATURES, data_dir / "book_features.csv", BookFeatures, ("symbol", "window_start_us"))]
+    return [Target(CANDLES, data_dir / CANDLES_CSV, Candle, CANDLES_COLUMNS, ("symbol", "window_start_us")),
+            Target(BOOK_FEATURES, data_dir / BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS,
+                   ("symbol", "window_start_us"))]
 
 
 class TradesSink(RabbitCsvSink):
