@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from kafkalab.config import _float as seconds_setting  # one parser for every "seconds" variable
 from kafkalab.errors import ConfigError
 
 ENV_URL = "KAFKALAB_RABBITMQ_URL"
@@ -81,7 +82,7 @@ class RabbitConfig:
             run_dir=Path(raw_dir).expanduser().resolve() if raw_dir else project_root / ".run" / "rabbitmq",
             base_port=base,
             management_base_port=_port(env, ENV_MANAGEMENT_PORT, default_management_port(base)),
-            start_timeout_s=_seconds(env, ENV_START_TIMEOUT_S, 180.0),
+            start_timeout_s=seconds_setting(env, ENV_START_TIMEOUT_S, 180.0),
             urls=parse_urls(env.get(ENV_URL, "")),
         )
 
@@ -108,19 +109,6 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or not 1024 <= int(raw) <= 65000:
         raise ConfigError(f"{name} must be a port from 1024 to 65000 (got {raw!r})")
     return int(raw)
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds (got {raw!r})") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive (got {value})")
-    return value
 
 
 def rabbit_config(config) -> RabbitConfig:
