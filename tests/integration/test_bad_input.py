@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -41,7 +43,7 @@ from kafkalab import config as lab_config
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.deadletters import H_COMPONENT, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
 from kafkalab.core.market import DEFAULT_SYMBOLS, MarketSimulator
-from kafkalab.transports.kafka.generator import TradeGenerator
+from kafkalab.transports.kafka.generator import GeneratorError, TradeGenerator
 from kafkalab.core.models import Candle, OrderBook, Trade, now_us
 from kafkalab.transports.kafka.processor import MarketProcessor, Topics
 from kafkalab.core.serde.codecs import avro_encode
@@ -99,10 +101,10 @@ def bad_trades(t: Trade) -> list[Bad]:
         Bad("event time 30 s ahead", "trades", js(wire | {"event_ts_us": now_us() + 30_000_000,
                                                           "trade_id": 10_000_001}),
             hdrs("json"), "ahead of the record's Kafka timestamp", (PROCESSOR,)),
-        # a line break in a field would split a CSV row: the sink refuses it (the
-        # processor accepts it as a valid trade; its candle is refused by the candles sink)
+        # a line break in the symbol would split a CSV row and a log line: a control
+        # character, refused by model validation, so by every consumer of the trades
         Bad("line break in the symbol", "trades", js(wire | {"symbol": "BT\nC", "trade_id": 10_000_002}),
-            hdrs("json"), "line break", (TRADES_SINK,)),
+            hdrs("json"), "symbol contains a control character", both),
         # malformed bytes
         Bad("garbage bytes as json", "trades", b"\xff\xfe{not json at all", hdrs("json"), "corrupt json", both),
         Bad("garbage bytes as msgpack", "trades", b"\xc1\xc1\xc1\xc1", hdrs("msgpack"), "corrupt msgpack", both),
@@ -254,7 +256,7 @@ def test_bad_records_are_parked_counted_and_the_good_ones_go_through(bootstrap, 
         items.append((names["candles"], b"ZZZ", b.value, b.headers, ("bad", b)))
     placed = produce(bootstrap, "", [Raw(value, headers, key, topic) for topic, key, value, headers, _ in items])
     assert len(placed) == len(items)
-    # the "30 s ahead" and "line break" trades are valid for one of the two trade consumers
+    # the "30 s ahead" trade is valid for one of the two trade consumers (the raw-archive sink)
     where = {item[4][1].label: place for item, place in zip(items, placed) if item[4][0] == "bad"}
 
     config = lab_config.load(bootstrap_servers=bootstrap, serializer="json")
@@ -268,7 +270,7 @@ def test_bad_records_are_parked_counted_and_the_good_ones_go_through(bootstrap, 
                                                candles_targets(data_dir, names["candles"], names["book-features"]),
                                                names["dead-letters"]))
     want_candles, want_features = candles_from_trades(trades), book_features_from_books(books)
-    expected_dead = Counter(c for b in bad for c in b.rejected_by) + Counter({CANDLES_SINK: 1})  # + the "BT\nC" candle
+    expected_dead = Counter(c for b in bad for c in b.rejected_by)
     running = [InThread(c) for c in (processor, trades_sink, candles_sink)]
     try:
         def done() -> bool:
@@ -342,14 +344,34 @@ def test_oversized_records_fail_loudly_at_the_producer(bootstrap, new_topic):
     assert reports[1] is None, "the producer must still work after refusing one record"
 
 
-def test_trade_generator_reports_records_the_broker_refuses(bootstrap, new_topic, capsys):
-    """A topic that refuses every record: the generator counts each as failed and says why, in one line."""
+GENERATOR_SCRIPT = """
+import sys
+from kafkalab import config
+from kafkalab.transports.kafka.generator import run_trade_generator
+run_trade_generator(config.load(bootstrap_servers=sys.argv[1], serializer="json"), topic=sys.argv[2], rate_hz=200,
+                    interactive=False, max_seconds=30, max_messages=20)
+"""
+
+
+def test_trade_generator_reports_records_the_broker_refuses_and_fails_when_none_got_through(bootstrap, new_topic,
+                                                                                            capsys):
+    """A topic that refuses every record: the generator counts each as failed, says why in one line,
+    and ends with an error (a process exiting non-zero), not as a run that delivered something."""
     refusing = new_topic(1, prefix="bi-refuse", max_message_bytes=64)  # smaller than any trade batch
     generator = TradeGenerator(lab_config.load(bootstrap_servers=bootstrap, serializer="json"), rate_hz=200,
                                topic=refusing)
-    counters = run_loop(generator, Bounds(max_seconds=30, max_messages=20))
+    with pytest.raises(GeneratorError) as failed:
+        run_loop(generator, Bounds(max_seconds=30, max_messages=20))
+    counters = generator.counters.snapshot()
     assert counters["produced"] == 20
     assert counters["acked"] == 0 and counters["failed"] == 20, counters
+    assert str(failed.value).startswith("every record failed (20 of 20); last error: record for ")
+    assert "MSG_SIZE_TOO_LARGE" in str(failed.value) and "\n" not in str(failed.value)
     lines = [l for l in capsys.readouterr().out.splitlines() if "not delivered" in l]
     assert lines and "MSG_SIZE_TOO_LARGE" in lines[0], lines
     assert "MSG_SIZE_TOO_LARGE" in generator.summary()
+
+    run = subprocess.run([sys.executable, "-c", GENERATOR_SCRIPT, bootstrap, refusing], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0, run.stdout[-2000:]
+    assert "GeneratorError: every record failed (20 of 20)" in run.stderr and "MSG_SIZE_TOO_LARGE" in run.stderr

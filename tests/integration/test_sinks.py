@@ -95,7 +95,7 @@ def test_bad_records_go_to_dead_letters_and_the_good_ones_around_them_are_writte
     assert [int(r["trade_id"]) for r in read_rows(tmp_path / "trades.csv")] == [t.trade_id for t in good]
     reasons = [dict(m.headers())["dlq.reason"].decode() for m in read_topic(bootstrap, dlq, 3, timeout_s=30)]
     assert len(reasons) == 3
-    assert "expected a trade" in reasons[1] and "line break" in reasons[2]
+    assert "expected a trade" in reasons[1] and "symbol contains a control character" in reasons[2]
 
 
 def test_candles_sink_writes_two_files(bootstrap, new_topic, group_id, tmp_path):
