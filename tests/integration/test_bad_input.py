@@ -1,6 +1,6 @@
 """Bad input against the real processor and sinks: parked with a reason, counted, nothing stops.
 
-Issue 7, part 3. On fresh topics, good trades and order books are interleaved with bad
+On fresh topics, good trades and order books are interleaved with bad
 records of every kind we could think of (malformed bytes, valid encodings of the wrong
 schema, missing fields, absurd values, oversized payloads, missing/unknown headers);
 the candles topic gets a few bad records of its own between the processor's results.
@@ -12,28 +12,26 @@ thread each, bounded) until everything is through, and we check:
   topic/partition/offset, and each component's `dead_letters` counter agrees;
 - the components kept running (no exception; they stopped only when told to);
 - every good record around the bad ones reached the output: trades.csv holds exactly the
-  good trades, candles.csv the candles recomputed from them, book_features.csv one row per
-  (symbol, window) of the good books.
+  good trades, candles.csv the candles and book_features.csv the book features recomputed
+  from the good records with plain arithmetic (tests/helpers.py).
 
 Oversized records are also tried on the producer side: what does the producer say when
 a record is over the producer's or the topic's size limit (a clear error, not a silent
 drop), and what does the trade generator report then.
 
-Helper S fuzzes the decoders with hypothesis (tests/unit/test_serde.py); not repeated here.
+The decoders are fuzzed with hypothesis in tests/unit/core/test_serde.py; not repeated here.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import random
+import subprocess
+import sys
 import threading
-import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -45,11 +43,13 @@ from kafkalab import config as lab_config
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.deadletters import H_COMPONENT, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
 from kafkalab.core.market import DEFAULT_SYMBOLS, MarketSimulator
-from kafkalab.transports.kafka.generator import TradeGenerator
+from kafkalab.transports.kafka.generator import GeneratorError, TradeGenerator
 from kafkalab.core.models import Candle, OrderBook, Trade, now_us
 from kafkalab.transports.kafka.processor import MarketProcessor, Topics
 from kafkalab.core.serde.codecs import avro_encode
 from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets, trades_target
+
+from helpers import Raw, assert_match, book_features_from_books, candles_from_trades, produce, read_rows, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -101,10 +101,10 @@ def bad_trades(t: Trade) -> list[Bad]:
         Bad("event time 30 s ahead", "trades", js(wire | {"event_ts_us": now_us() + 30_000_000,
                                                           "trade_id": 10_000_001}),
             hdrs("json"), "ahead of the record's Kafka timestamp", (PROCESSOR,)),
-        # a line break in a field would split a CSV row: the sink refuses it (the
-        # processor accepts it as a valid trade; its candle is refused by the candles sink)
+        # a line break in the symbol would split a CSV row and a log line: a control
+        # character, refused by model validation, so by every consumer of the trades
         Bad("line break in the symbol", "trades", js(wire | {"symbol": "BT\nC", "trade_id": 10_000_002}),
-            hdrs("json"), "line break", (TRADES_SINK,)),
+            hdrs("json"), "symbol contains a control character", both),
         # malformed bytes
         Bad("garbage bytes as json", "trades", b"\xff\xfe{not json at all", hdrs("json"), "corrupt json", both),
         Bad("garbage bytes as msgpack", "trades", b"\xc1\xc1\xc1\xc1", hdrs("msgpack"), "corrupt msgpack", both),
@@ -196,30 +196,9 @@ def bad_candles(c: Candle) -> list[Bad]:
 
 # ---- producing and reading -------------------------------------------------------------
 
-def produce(bootstrap: str, items: list[tuple[str, bytes, bytes | None, list | None, object]]) -> list:
-    """(topic, key, value, headers, tag) in order; returns (tag, partition, offset) per record."""
-    placed, errors = [], []
-    with clients.producer(bootstrap, linger_ms=0) as producer:
-        for topic, key, value, headers, tag in items:
-            def done(err, msg, tag=tag):
-                (errors.append((tag, err)) if err else placed.append((tag, msg.topic(), msg.partition(), msg.offset())))
-            producer.produce(topic, key=key, value=value, headers=headers, on_delivery=done)
-            producer.poll(0)
-        assert producer.flush(60) == 0
-    assert not errors, errors[:3]
-    return placed
-
-
 def read_dead_letters(bootstrap: str, topic: str, group: str, expected: int, timeout_s: float = 60) -> list:
     # linger: anything beyond what was expected must show up too
     return clients.read_messages(bootstrap, group, [topic], expected, timeout_s, linger_s=2.0)
-
-
-def rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 class InThread:
@@ -246,18 +225,6 @@ class InThread:
 # ---- the test ------------------------------------------------------------------------------
 
 WINDOW = 1_000_000
-
-
-def expected_candles(trades: list[Trade]) -> dict:
-    by_window = defaultdict(list)
-    for t in trades:
-        by_window[(t.symbol, t.event_ts_us - t.event_ts_us % WINDOW)].append(t)
-    out = {}
-    for key, ts in by_window.items():
-        ts.sort(key=lambda t: (t.event_ts_us, t.trade_id))
-        out[key] = (ts[0].price, max(t.price for t in ts), min(t.price for t in ts), ts[-1].price,
-                    sum(t.size for t in ts), len(ts))
-    return out
 
 
 @pytest.mark.slow
@@ -287,10 +254,10 @@ def test_bad_records_are_parked_counted_and_the_good_ones_go_through(bootstrap, 
             items.insert(len(items) - 1, (names[kind], good[-1].symbol.encode(), b.value, b.headers, ("bad", b)))
     for b in (x for x in bad if x.topic == "candles"):
         items.append((names["candles"], b"ZZZ", b.value, b.headers, ("bad", b)))
-    placed = produce(bootstrap, items)
+    placed = produce(bootstrap, "", [Raw(value, headers, key, topic) for topic, key, value, headers, _ in items])
     assert len(placed) == len(items)
-    # the "30 s ahead" and "line break" trades are valid for one of the two trade consumers
-    where = {tag[1].label: (topic, p, o) for tag, topic, p, o in placed if tag[0] == "bad"}
+    # the "30 s ahead" trade is valid for one of the two trade consumers (the raw-archive sink)
+    where = {item[4][1].label: place for item, place in zip(items, placed) if item[4][0] == "bad"}
 
     config = lab_config.load(bootstrap_servers=bootstrap, serializer="json")
     data_dir = tmp_path / "data"
@@ -302,22 +269,18 @@ def test_bad_records_are_parked_counted_and_the_good_ones_go_through(bootstrap, 
     candles_sink = CandlesCsvSink(SinkSettings(bootstrap, unique_name("bi-sc"),
                                                candles_targets(data_dir, names["candles"], names["book-features"]),
                                                names["dead-letters"]))
-    want_candles = expected_candles(trades)
-    want_features = Counter((b.symbol, b.event_ts_us - b.event_ts_us % WINDOW) for b in books)
-    expected_dead = Counter(c for b in bad for c in b.rejected_by) + Counter({CANDLES_SINK: 1})  # + the "BT\nC" candle
+    want_candles, want_features = candles_from_trades(trades), book_features_from_books(books)
+    expected_dead = Counter(c for b in bad for c in b.rejected_by)
     running = [InThread(c) for c in (processor, trades_sink, candles_sink)]
     try:
-        deadline = time.monotonic() + RUN_LIMIT_S - 10
-        while time.monotonic() < deadline:
+        def done() -> bool:
             assert all(r.thread.is_alive() for r in running), [(r.component.name, r.error) for r in running]
-            done = (len(rows(data_dir / "trades.csv")) >= len(trades) + 1
-                    and len(rows(data_dir / "candles.csv")) >= len(want_candles)
-                    and len(rows(data_dir / "book_features.csv")) >= len(want_features)
+            return (len(read_rows(data_dir / "trades.csv")) >= len(trades) + 1
+                    and len(read_rows(data_dir / "candles.csv")) >= len(want_candles)
+                    and len(read_rows(data_dir / "book_features.csv")) >= len(want_features)
                     and all(r.component.counters["dead_letters"] >= expected_dead[n]
                             for r, n in zip(running, (PROCESSOR, TRADES_SINK, CANDLES_SINK))))
-            if done:
-                break
-            time.sleep(0.5)
+        wait_for(done, RUN_LIMIT_S - 10, "every good record written and every bad one dead-lettered", step_s=0.5)
     finally:
         for r in running:
             r.stop()
@@ -347,19 +310,14 @@ def test_bad_records_are_parked_counted_and_the_good_ones_go_through(bootstrap, 
             assert b.reason.lower() in reason.lower(), f"{b.label!r} by {component}: {reason}"
 
     # -- the good records around them all went through
-    written = rows(data_dir / "trades.csv")
+    written = read_rows(data_dir / "trades.csv")
     got = Counter((r["symbol"], int(r["trade_id"])) for r in written)
     assert max(got.values()) == 1
     assert set(got) == {(t.symbol, t.trade_id) for t in trades} | {(trades[0].symbol, 10_000_001)}  # + the "30 s ahead" one
-    candles = {(r["symbol"], int(r["window_start_us"])): r for r in rows(data_dir / "candles.csv")}
-    assert set(candles) == set(want_candles)
-    for key, (o, h, lo, c, volume, count) in want_candles.items():
-        row = candles[key]
-        assert (float(row["open"]), float(row["high"]), float(row["low"]), float(row["close"]), int(row["trade_count"])) \
-            == (o, h, lo, c, count), key
-        assert math.isclose(float(row["volume"]), volume, rel_tol=1e-9)
-    features = {(r["symbol"], int(r["window_start_us"])): int(r["snapshot_count"]) for r in rows(data_dir / "book_features.csv")}
-    assert features == dict(want_features)
+    candles = read_rows(data_dir / "candles.csv")
+    assert_match(candles, want_candles, "candle")  # OHLC, volume, VWAP and count of every window
+    features = read_rows(data_dir / "book_features.csv")
+    assert_match(features, want_features, "book-features window")  # mid, spread, imbalance, count, sequence
 
     record_property("bad_inputs_tried", len(bad))
     print(f"\nbad inputs tried: {len(bad)} records ({Counter(b.topic for b in bad)}); dead letters {counters}; "
@@ -386,14 +344,34 @@ def test_oversized_records_fail_loudly_at_the_producer(bootstrap, new_topic):
     assert reports[1] is None, "the producer must still work after refusing one record"
 
 
-def test_trade_generator_reports_records_the_broker_refuses(bootstrap, new_topic, capsys):
-    """A topic that refuses every record: the generator counts each as failed and says why, in one line."""
+GENERATOR_SCRIPT = """
+import sys
+from kafkalab import config
+from kafkalab.transports.kafka.generator import run_trade_generator
+run_trade_generator(config.load(bootstrap_servers=sys.argv[1], serializer="json"), topic=sys.argv[2], rate_hz=200,
+                    interactive=False, max_seconds=30, max_messages=20)
+"""
+
+
+def test_trade_generator_reports_records_the_broker_refuses_and_fails_when_none_got_through(bootstrap, new_topic,
+                                                                                            capsys):
+    """A topic that refuses every record: the generator counts each as failed, says why in one line,
+    and ends with an error (a process exiting non-zero), not as a run that delivered something."""
     refusing = new_topic(1, prefix="bi-refuse", max_message_bytes=64)  # smaller than any trade batch
     generator = TradeGenerator(lab_config.load(bootstrap_servers=bootstrap, serializer="json"), rate_hz=200,
                                topic=refusing)
-    counters = run_loop(generator, Bounds(max_seconds=30, max_messages=20))
+    with pytest.raises(GeneratorError) as failed:
+        run_loop(generator, Bounds(max_seconds=30, max_messages=20))
+    counters = generator.counters.snapshot()
     assert counters["produced"] == 20
     assert counters["acked"] == 0 and counters["failed"] == 20, counters
+    assert str(failed.value).startswith("every record failed (20 of 20); last error: record for ")
+    assert "MSG_SIZE_TOO_LARGE" in str(failed.value) and "\n" not in str(failed.value)
     lines = [l for l in capsys.readouterr().out.splitlines() if "not delivered" in l]
     assert lines and "MSG_SIZE_TOO_LARGE" in lines[0], lines
     assert "MSG_SIZE_TOO_LARGE" in generator.summary()
+
+    run = subprocess.run([sys.executable, "-c", GENERATOR_SCRIPT, bootstrap, refusing], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0, run.stdout[-2000:]
+    assert "GeneratorError: every record failed (20 of 20)" in run.stderr and "MSG_SIZE_TOO_LARGE" in run.stderr

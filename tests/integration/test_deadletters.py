@@ -14,6 +14,8 @@ from kafkalab.core import models, serde
 from kafkalab.transports.kafka.deadletters import DeadLetterError, DeadLetters
 from kafkalab.core.models import InvalidMessage, Trade
 
+from helpers import Raw, produce, read_topic
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -22,18 +24,8 @@ def _trade(n: int) -> Trade:
     return Trade("ETH-USD", n, 3000.0 + n, 0.5, "sell", now, now)
 
 
-def _consume(bootstrap: str, group: str, topic: str, expected: int, timeout_s: float = 45.0) -> list:
-    """Up to `expected` records from the start of `topic` (bounded in time)."""
-    return clients.read_messages(bootstrap, group, [topic], expected, timeout_s)
-
-
 def _produce_all(bootstrap: str, topic: str, records: list[tuple[bytes | None, list | None]]) -> None:
-    errors = []
-    with clients.producer(bootstrap) as producer:
-        for value, headers in records:
-            producer.produce(topic, key=b"ETH-USD", value=value, headers=headers,
-                             on_delivery=lambda err, _m: err and errors.append(err))
-    assert not errors
+    produce(bootstrap, topic, [Raw(value, headers, b"ETH-USD") for value, headers in records])
 
 
 @pytest.mark.parametrize("fmt", serde.FORMATS)
@@ -83,7 +75,7 @@ def test_corrupt_records_go_to_dead_letters_and_the_good_ones_go_through(bootstr
     assert letters.count == len(bad)
     assert committed[0].offset == len(stream)  # the consumer moved past the bad ones
 
-    stored = _consume(bootstrap, unique_name("g-dlq"), dead, expected=len(bad))
+    stored = read_topic(bootstrap, dead, len(bad), timeout_s=45)
     assert len(stored) == len(bad)
     for msg, (value, hdrs, expected_reason), offset in zip(stored, bad, bad_offsets):
         meta = {k: v.decode() for k, v in msg.headers() if k.startswith("dlq.")}
@@ -100,7 +92,7 @@ def test_corrupt_records_go_to_dead_letters_and_the_good_ones_go_through(bootstr
 def test_dead_letter_to_a_missing_topic_is_an_error_not_a_silent_loss(bootstrap, new_topic, unique_name):
     source = new_topic(partitions=1)
     _produce_all(bootstrap, source, [(b"garbage", None)])
-    [msg] = _consume(bootstrap, unique_name("g"), source, expected=1)
+    [msg] = read_topic(bootstrap, source, 1, timeout_s=45)
     # Auto-creation is off, so the dead letter cannot be delivered; a short timeout keeps this quick.
     with clients.producer(bootstrap, flush_timeout_s=1, **{"message.timeout.ms": 3000}) as producer:
         letters = DeadLetters(producer, "test-consumer", topic=unique_name("no-such-topic"))
@@ -115,14 +107,14 @@ def test_an_oversized_record_is_dead_lettered_and_cut_to_fit(bootstrap, new_topi
     _, headers = serde.encode(_trade(1), "json")
     huge = b"[" + b"1," * 350_000 + b"1]"  # 700 KB: fits Kafka's limit, not ours
     _produce_all(bootstrap, source, [(huge, headers)])
-    [msg] = _consume(bootstrap, unique_name("g"), source, expected=1)
+    [msg] = read_topic(bootstrap, source, 1, timeout_s=45)
     with pytest.raises(InvalidMessage) as info:
         serde.decode(msg.value(), msg.headers())
     with clients.producer(bootstrap) as producer:
         letters = DeadLetters(producer, "test-consumer", topic=dead)
         letters.send(msg, str(info.value))
         letters.flush()
-    [stored] = _consume(bootstrap, unique_name("g-dlq"), dead, expected=1)
+    [stored] = read_topic(bootstrap, dead, 1, timeout_s=45)
     meta = {k: v.decode() for k, v in stored.headers() if k.startswith("dlq.")}
     assert "exceeds" in meta["dlq.reason"]
     assert meta["dlq.original-size"] == str(len(huge))

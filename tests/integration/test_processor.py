@@ -1,4 +1,4 @@
-"""MarketProcessor on a real cluster: results equal direct windowing; late and bad input
+"""MarketProcessor on a real cluster: results equal the windows recomputed from the inputs; late and bad input
 go to dead-letters; kill -9 and restart gives no duplicate and no missing candle."""
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import TopicPartition
 
 from kafkalab.transports.kafka import clients
 from kafkalab import config as lab_config
@@ -22,9 +21,10 @@ from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.deadletters import H_REASON
 from kafkalab.core.market import MarketSimulator
 from kafkalab.transports.kafka.generator import TradeGenerator
-from kafkalab.core.models import Candle, now_us
+from kafkalab.core.models import now_us
 from kafkalab.transports.kafka.processor import MarketProcessor, Topics, decode_metadata
-from kafkalab.core.windowing import book_features_of, candles_of
+
+from helpers import Raw, assert_match, book_features_from_books, candles_from_trades, decoded, produce, read_topic, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 S = 1_000_000
@@ -34,47 +34,6 @@ S = 1_000_000
 def topics(new_topic) -> Topics:
     return Topics(new_topic(3, prefix="tr"), new_topic(3, prefix="ob"), new_topic(3, prefix="ca"),
                   new_topic(3, prefix="bf"), new_topic(1, prefix="dl"))
-
-
-def produce(bootstrap: str, topic: str, records) -> None:
-    with clients.producer(bootstrap) as producer:
-        for record in records:
-            value, headers = serde.encode(record, "msgpack")
-            producer.produce(topic, key=record.symbol.encode(), value=value, headers=headers)
-            producer.poll(0)
-
-
-def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0, settle_s: float = 2.0) -> list:
-    """Every committed record of a topic: waits for `expect` of them, then `settle_s` for extras."""
-    with clients.consumer(bootstrap, f"reader-{topic}-{time.monotonic_ns()}") as consumer:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        records, deadline, settled = [], time.monotonic() + timeout_s, None
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(500, 0.2):
-                if msg.error() is None:
-                    records.append(msg)
-            if len(records) >= expect:
-                settled = settled or time.monotonic() + settle_s
-                if time.monotonic() >= settled:
-                    break
-        return records
-
-
-def key(result) -> tuple[str, int]:
-    return result.symbol, result.window_start_us
-
-
-def assert_same_candles(got: list[Candle], expected: list[Candle]) -> None:
-    keys = [key(c) for c in got]
-    assert len(keys) == len(set(keys)), "a window was emitted twice"
-    got_by_key = {key(c): c for c in got}
-    assert set(got_by_key) == {key(c) for c in expected}, "a window is missing or extra"
-    for want in expected:
-        have = got_by_key[key(want)]
-        assert (have.open, have.high, have.low, have.close, have.volume, have.trade_count) == \
-               (want.open, want.high, want.low, want.close, want.volume, want.trade_count), key(want)
-        assert have.vwap == pytest.approx(want.vwap, rel=1e-9)
 
 
 def test_results_equal_direct_windowing_with_late_and_bad_input(bootstrap, topics, group_id):
@@ -87,35 +46,27 @@ def test_results_equal_direct_windowing_with_late_and_bad_input(bootstrap, topic
     # Late: after everything else, two trades from the first second (their window closed long ago).
     late = [sim.next_trade(base + 100_000 + i) for i in range(2)]
     books = [sim.next_book(base + i * 50_000) for i in range(120)]
-    produce(bootstrap, topics.trades, produced_order + late)
-    produce(bootstrap, topics.orderbooks, books)
-    with clients.producer(bootstrap) as producer:  # garbage: not ours, and a valid trade in the wrong topic
-        producer.produce(topics.trades, key=b"AAPL", value=b"\x00not a record")
-        value, headers = serde.encode(trades[0], "json")
-        producer.produce(topics.orderbooks, key=b"AAPL", value=value, headers=headers)
+    produce(bootstrap, topics.trades, produced_order + late, "msgpack")
+    produce(bootstrap, topics.orderbooks, books, "msgpack")
+    value, headers = serde.encode(trades[0], "json")  # garbage: not ours, and a valid trade in the wrong topic
+    produce(bootstrap, topics.trades, [Raw(b"\x00not a record", key=b"AAPL"),
+                                       Raw(value, headers, b"AAPL", topic=topics.orderbooks)])
 
-    expected_candles, expected_features = candles_of(trades), book_features_of(books)
+    expected_candles, expected_features = candles_from_trades(trades), book_features_from_books(books)
     config = lab_config.load(bootstrap_servers=bootstrap)
     processor = MarketProcessor(config, group_id=group_id, topics=topics, idle_timeout_ms=500)
     done = lambda: (processor.counters["candles"] >= len(expected_candles)
                     and processor.counters["book_features"] >= len(expected_features)
                     and processor.counters["dead_letters"] >= 4)
-    watcher = threading.Thread(target=lambda: (_wait_for(done, 90), processor.stop()), daemon=True)
+    watcher = threading.Thread(target=lambda: (wait_for(done, 90, "every window"), processor.stop()), daemon=True)
     watcher.start()
     counters = run_loop(processor, Bounds(max_seconds=120))
 
     assert counters["late"] == 2 and counters["dead_letters"] == 4
     assert counters["consumed"] == len(trades) + len(late) + len(books) + 2
-    candles = [serde.decode(m.value(), m.headers()) for m in read_topic(bootstrap, topics.candles, len(expected_candles))]
-    assert_same_candles(candles, expected_candles)
-    features = [serde.decode(m.value(), m.headers())
-                for m in read_topic(bootstrap, topics.book_features, len(expected_features))]
-    assert sorted((key(f), f.snapshot_count, f.last_sequence) for f in features) == \
-           sorted((key(f), f.snapshot_count, f.last_sequence) for f in expected_features)
-    want = {key(f): f for f in expected_features}
-    for f in features:
-        assert f.mid_price == pytest.approx(want[key(f)].mid_price)
-        assert f.spread == pytest.approx(want[key(f)].spread) and f.imbalance == pytest.approx(want[key(f)].imbalance)
+    assert_match(decoded(read_topic(bootstrap, topics.candles, len(expected_candles))), expected_candles, "candle")
+    assert_match(decoded(read_topic(bootstrap, topics.book_features, len(expected_features))), expected_features,
+                 "book-features window")
 
     reasons = [dict(m.headers())[H_REASON].decode() for m in read_topic(bootstrap, topics.dead_letters, 4)]
     assert sum(r.startswith("late:") for r in reasons) == 2
@@ -128,12 +79,6 @@ def test_results_equal_direct_windowing_with_late_and_bad_input(bootstrap, topic
     used = {m.partition() for m in read_topic(bootstrap, topics.trades, len(trades), settle_s=0)}
     assert used and all(tp.offset >= 0 and decode_metadata(tp.metadata)[1] > 0
                         for tp in committed if tp.partition in used), committed
-
-
-def _wait_for(condition, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.1)
 
 
 PROCESSOR_SCRIPT = """
@@ -159,13 +104,13 @@ def emitted(log: Path) -> int:
     return int(counts[-1]) if counts else 0
 
 
-def wait_until_emitting(log: Path, proc: subprocess.Popen, timeout_s: float = 90.0) -> None:
-    """Event-driven, not sleep-driven: a loaded machine can take many seconds to start a processor."""
-    deadline = time.monotonic() + timeout_s
-    while emitted(log) == 0:
+def wait_until_emitting(log: Path, proc: subprocess.Popen, more_than: int = 0, timeout_s: float = 90.0) -> None:
+    """Until the processor reports more than `more_than` candles. Event-driven, not sleep-driven:
+    a loaded machine can take many seconds to start a processor."""
+    def emitting() -> bool:
         assert proc.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, f"no candle from the processor within {timeout_s:g} s"
-        time.sleep(0.2)
+        return emitted(log) > more_than
+    wait_for(emitting, timeout_s, f"more than {more_than} candles from the processor ({log.name})", step_s=0.2)
 
 
 def feed(bootstrap: str, topic: str, seed: int) -> tuple[TradeGenerator, threading.Thread]:
@@ -179,13 +124,10 @@ def feed(bootstrap: str, topic: str, seed: int) -> tuple[TradeGenerator, threadi
 def expected_and_emitted(bootstrap: str, topics: Topics, generator: TradeGenerator) -> tuple[list, list]:
     """Candles recomputed from every trade in the topic, and the candles the processors wrote."""
     assert generator.counters["acked"] == generator.counters["produced"] > 1000
-    trades = [serde.decode(m.value(), m.headers())
-              for m in read_topic(bootstrap, topics.trades, generator.counters["acked"], settle_s=0.5)]
+    trades = decoded(read_topic(bootstrap, topics.trades, generator.counters["acked"], settle_s=0.5))
     assert len(trades) == generator.counters["acked"]
-    expected = candles_of(trades)
-    candles = [serde.decode(m.value(), m.headers())
-               for m in read_topic(bootstrap, topics.candles, len(expected), timeout_s=90)]
-    return expected, candles
+    expected = candles_from_trades(trades)
+    return expected, decoded(read_topic(bootstrap, topics.candles, len(expected), timeout_s=90))
 
 
 @pytest.mark.slow
@@ -196,12 +138,13 @@ def test_kill_9_and_restart_gives_every_candle_exactly_once(bootstrap, topics, g
     generator, feeding = feed(bootstrap, topics.trades, seed=3)
     try:
         wait_until_emitting(first_log, first)
-        time.sleep(random.uniform(0.2, 1.0))  # mid-stream: windows open, transactions going on
+        # mid-stream (windows open, transactions going on): a few progress lines after the first candle
+        wait_until_emitting(first_log, first, more_than=emitted(first_log) + 5)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         second = start_processor(bootstrap, group_id, topics, second_log)
         wait_until_emitting(second_log, second)
-        time.sleep(2)
+        wait_until_emitting(second_log, second, more_than=emitted(second_log) + 5)  # it carries on
         generator.stop()
         feeding.join(60)
         expected, candles = expected_and_emitted(bootstrap, topics, generator)
@@ -214,7 +157,7 @@ def test_kill_9_and_restart_gives_every_candle_exactly_once(bootstrap, topics, g
                 proc.kill()
     assert first.returncode == -signal.SIGKILL
     assert "SIGTERM received, stopping cleanly" in second_log.read_text()
-    assert_same_candles(candles, expected)
+    assert_match(candles, expected, "candle")
 
 
 @pytest.mark.slow
@@ -231,7 +174,7 @@ def test_rebalances_between_two_instances_lose_and_double_nothing(bootstrap, top
         wait_until_emitting(logs[1], two)
         two.send_signal(signal.SIGTERM)
         assert two.wait(60) == 0, logs[1].read_text()[-3000:]
-        time.sleep(2)
+        wait_until_emitting(logs[0], one, more_than=emitted(logs[0]) + 5)  # its partitions are back with one
         generator.stop()
         feeding.join(60)
         expected, candles = expected_and_emitted(bootstrap, topics, generator)
@@ -241,4 +184,4 @@ def test_rebalances_between_two_instances_lose_and_double_nothing(bootstrap, top
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
-    assert_same_candles(candles, expected)
+    assert_match(candles, expected, "candle")

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
 
-from kafkalab.transports.kafka import clients
-from kafkalab.core import serde
 from kafkalab.errors import LabError
 from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
-from kafkalab.transports.kafka.sink import (
-    BOOK_FEATURES_COLUMNS,
-    CANDLES_COLUMNS,
-    TRADES_COLUMNS,
-    CandlesCsvSink,
-    SinkSettings,
-    TradesCsvSink,
-    candles_targets,
-    trades_target,
-)
+from kafkalab.core.csvstore import BOOK_FEATURES_COLUMNS, CANDLES_COLUMNS, TRADES_COLUMNS
+from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets, trades_target
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.topics import parse_position
+
+from helpers import Raw, produce, read_rows, read_topic, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 SYMBOLS = ("BTC", "ETH", "SOL", "ADA")
@@ -38,24 +28,6 @@ def make_trades(n: int, start_id: int = 1) -> list[Trade]:
     t0 = now_us()
     return [Trade(SYMBOLS[i % 4], start_id + i, 100.0 + i / 7, 0.25 + i % 3, "buy" if i % 2 else "sell",
                   t0 + i, t0 + i) for i in range(n)]
-
-
-def produce(bootstrap: str, topic: str, records, fmt: str = "json") -> None:
-    with clients.producer(bootstrap) as producer:
-        for record in records:
-            value, headers = serde.encode(record, fmt)
-            producer.produce(topic, key=record.symbol.encode(), value=value, headers=headers)
-            producer.poll(0)
-
-
-def produce_raw(bootstrap: str, topic: str, value: bytes, headers=None) -> None:
-    with clients.producer(bootstrap) as producer:
-        producer.produce(topic, key=b"BTC", value=value, headers=headers or [])
-
-
-def read_csv(path: Path) -> list[dict]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def trade_sink(bootstrap, topic, dlq, data_dir, group_id) -> TradesCsvSink:
@@ -69,7 +41,7 @@ def test_trades_rows_match_the_records(bootstrap, new_topic, group_id, tmp_path)
     produce(bootstrap, topic, sent[60:], "avro")
     counters = run_loop(trade_sink(bootstrap, topic, dlq, tmp_path, group_id), Bounds(max_seconds=60, max_messages=120))
     assert counters["written"] == 120 and counters["dead_letters"] == 0
-    rows = read_csv(tmp_path / "trades.csv")
+    rows = read_rows(tmp_path / "trades.csv")
     assert list(rows[0]) == list(TRADES_COLUMNS)
     by_key = {(r["symbol"], int(r["trade_id"])): r for r in rows}
     assert len(by_key) == len(rows) == 120
@@ -97,7 +69,7 @@ def test_restart_skips_what_is_written_and_commits_after_writing(bootstrap, new_
     sink = trade_sink(bootstrap, topic, dlq, tmp_path, group_id + "-other")
     counters = run_loop(sink, Bounds(max_seconds=60, max_messages=10))
     assert counters["written"] == 10 and counters["skipped"] == 0
-    rows = read_csv(tmp_path / "trades.csv")
+    rows = read_rows(tmp_path / "trades.csv")
     assert len(rows) == 50 == len({r["position"] for r in rows})
     # The first group's committed offsets equal what its CSV held at the time.
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id})
@@ -113,23 +85,17 @@ def test_restart_skips_what_is_written_and_commits_after_writing(bootstrap, new_
 def test_bad_records_go_to_dead_letters_and_the_good_ones_around_them_are_written(bootstrap, new_topic, group_id, tmp_path):
     topic, dlq = new_topic(partitions=1), new_topic(partitions=1, prefix="dlq")
     good = make_trades(4)
-    produce(bootstrap, topic, good[:2])
-    produce_raw(bootstrap, topic, b"\x00not json", [("content-type", b"application/json"),
-                                                     ("message-type", b"trade"), ("schema-version", b"1")])
-    produce(bootstrap, topic, [Candle("BTC", now_us(), now_us() + 1, 1, 1, 1, 1, 1, 1, 1, now_us(), now_us())])
-    produce(bootstrap, topic, [Trade("BT\nC", 1, 1.0, 1.0, "buy", now_us(), now_us())])
-    produce(bootstrap, topic, good[2:])
+    corrupt = Raw(b"\x00not json", [("content-type", b"application/json"), ("message-type", b"trade"),
+                                     ("schema-version", b"1")])
+    produce(bootstrap, topic, [*good[:2], corrupt,
+                               Candle("BTC", now_us(), now_us() + 1, 1, 1, 1, 1, 1, 1, 1, now_us(), now_us()),
+                               Trade("BT\nC", 1, 1.0, 1.0, "buy", now_us(), now_us()), *good[2:]])
     counters = run_loop(trade_sink(bootstrap, topic, dlq, tmp_path, group_id), Bounds(max_seconds=60, max_messages=7))
     assert counters["written"] == 4 and counters["dead_letters"] == 3
-    assert [int(r["trade_id"]) for r in read_csv(tmp_path / "trades.csv")] == [t.trade_id for t in good]
-    with clients.consumer(bootstrap, group_id + "-dlq", [dlq]) as consumer:
-        reasons, deadline = [], time.monotonic() + 30
-        while len(reasons) < 3 and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                reasons.append(dict(msg.headers())["dlq.reason"].decode())
+    assert [int(r["trade_id"]) for r in read_rows(tmp_path / "trades.csv")] == [t.trade_id for t in good]
+    reasons = [dict(m.headers())["dlq.reason"].decode() for m in read_topic(bootstrap, dlq, 3, timeout_s=30)]
     assert len(reasons) == 3
-    assert "expected a trade" in reasons[1] and "line break" in reasons[2]
+    assert "expected a trade" in reasons[1] and "symbol contains a control character" in reasons[2]
 
 
 def test_candles_sink_writes_two_files(bootstrap, new_topic, group_id, tmp_path):
@@ -144,7 +110,7 @@ def test_candles_sink_writes_two_files(bootstrap, new_topic, group_id, tmp_path)
     sink = CandlesCsvSink(SinkSettings(bootstrap, group_id, candles_targets(tmp_path, candles, features), dlq))
     counters = run_loop(sink, Bounds(max_seconds=60, max_messages=8))
     assert counters["candle_rows"] == 4 and counters["book_feature_rows"] == 4
-    candle_rows, feature_rows = read_csv(tmp_path / "candles.csv"), read_csv(tmp_path / "book_features.csv")
+    candle_rows, feature_rows = read_rows(tmp_path / "candles.csv"), read_rows(tmp_path / "book_features.csv")
     assert list(candle_rows[0]) == list(CANDLES_COLUMNS) and list(feature_rows[0]) == list(BOOK_FEATURES_COLUMNS)
     assert sorted(r["symbol"] for r in candle_rows) == sorted(SYMBOLS)
     assert {float(r["high"]) for r in candle_rows} == {12.5} and {int(r["trade_count"]) for r in candle_rows} == {4}
@@ -198,10 +164,8 @@ def test_kill_9_mid_run_then_restart_leaves_no_duplicate_and_no_gap(bootstrap, n
     kills = 0
     for _round in range(2):  # kill twice, at different points
         proc = start_sink(bootstrap, tmp_path, topic, dlq, group_id)
-        deadline = time.monotonic() + 60
         target = (kills + 1) * total // 3
-        while rows_in(csv_path) < target and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: rows_in(csv_path) >= target or proc.poll() is not None, 60, f"{target} rows", step_s=0.01)
         assert proc.poll() is None, proc.stdout.read()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -209,13 +173,11 @@ def test_kill_9_mid_run_then_restart_leaves_no_duplicate_and_no_gap(bootstrap, n
     with csv_path.open("ab") as f:  # a torn write, as a kill during write() can leave it
         f.write(b"BTC,999999,101.5,0.2")
     proc = start_sink(bootstrap, tmp_path, topic, dlq, group_id)
-    deadline = time.monotonic() + 90
-    while rows_in(csv_path) < total and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+    wait_for(lambda: rows_in(csv_path) >= total or proc.poll() is not None, 90, f"all {total} rows", step_s=0.2)
     proc.send_signal(signal.SIGTERM)  # a clean stop: commit, close
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
-    rows = read_csv(csv_path)
+    rows = read_rows(csv_path)
     keys = [r["position"] for r in rows]
     assert len(keys) == len(set(keys)) == total
     assert sorted((r["symbol"], int(r["trade_id"])) for r in rows) == sorted((t.symbol, t.trade_id) for t in make_trades(total))
@@ -231,19 +193,17 @@ def test_a_recreated_topic_starts_a_new_csv_instead_of_skipping_its_records(boot
     run_loop(trade_sink(bootstrap, topic, dlq, tmp_path, group_id), Bounds(max_seconds=60, max_messages=5))
     old_id = topic_id(bootstrap, topic)
     delete_topics(bootstrap, [topic])
-    deadline = time.monotonic() + 30
-    while True:  # deletion completes asynchronously on the brokers: retry until a new topic exists
+
+    def recreated() -> bool:  # deletion completes asynchronously on the brokers: retry until a new topic exists
         try:
             ensure_topics(bootstrap, [TopicSpec(topic, 1)])
-            if topic_id(bootstrap, topic) != old_id:
-                break
+            return topic_id(bootstrap, topic) != old_id
         except LabError:
-            pass
-        assert time.monotonic() < deadline, "the topic was not recreated in time"
-        time.sleep(0.5)
+            return False
+    wait_for(recreated, 30, "the topic deleted and created again", step_s=0.5)
     produce(bootstrap, topic, make_trades(3, start_id=100))  # offsets 0..2 again
     counters = run_loop(trade_sink(bootstrap, topic, dlq, tmp_path, group_id + "-2"), Bounds(max_seconds=60, max_messages=3))
     assert counters["written"] == 3
-    assert [int(r["trade_id"]) for r in read_csv(tmp_path / "trades.csv")] == [100, 101, 102]
+    assert [int(r["trade_id"]) for r in read_rows(tmp_path / "trades.csv")] == [100, 101, 102]
     (old,) = tmp_path.glob("trades.*.csv")
-    assert len(read_csv(old)) == 5
+    assert len(read_rows(old)) == 5

@@ -54,6 +54,9 @@ def _timestamp(value: Any, name: str, now: int | None = None) -> None:
 def _symbol(value: Any) -> None:
     if not (isinstance(value, str) and 0 < len(value) <= 16):
         raise InvalidMessage(f"symbol is not a short string ({value!r})")
+    # A key, a CSV field and a log word: a control character (a line break, NUL, ESC) breaks all three.
+    if not value.isprintable():
+        raise InvalidMessage(f"symbol contains a control character ({value!r})")
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 
 import pytest
@@ -27,16 +26,13 @@ from kafkalab.core.csvstore import (
     written_positions,
 )
 
+from helpers import read_rows
+
 T0 = 1_700_000_000_000_000
 
 
 def trade(n: int, price: float = 100.25) -> Trade:
     return Trade("BTC", n, price, 0.5, "buy", T0 + n, T0 + n + 7)
-
-
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def row(n: int, transport: str = "zeromq", position: str | None = None) -> list[object]:
@@ -84,7 +80,7 @@ def test_prepare_writes_the_header_once_and_positions_come_back_per_transport(tm
         out.append([row(1, position="p1:5"), row(2, "kafka", "2:9"), row(3, position="p2:1"), row(4, "rabbitmq", "")])
     prepare_csv(path, TRADES_COLUMNS)
     assert path.read_text().count("symbol,") == 1
-    assert len(rows(path)) == 4
+    assert len(read_rows(path)) == 4
     # opaque to the store: each transport reads back only its own positions, with its own parser
     assert list(written_positions(path, "zeromq", str)) == ["p1:5", "p2:1"]
     assert list(written_positions(path, "kafka", lambda text: tuple(map(int, text.split(":"))))) == [(2, 9)]
@@ -100,7 +96,7 @@ def test_prepare_repairs_a_killed_write_and_keeps_complete_rows(tmp_path):
     with path.open("ab") as f:
         f.write(full_line[: len(full_line) // 2])  # what a kill -9 mid-write leaves
     prepare_csv(path, TRADES_COLUMNS)
-    assert [r["trade_id"] for r in rows(path)] == ["1"]
+    assert [r["trade_id"] for r in read_rows(path)] == ["1"]
     assert list(written_positions(path, "zeromq", str)) == ["p1:1"]
 
 
@@ -137,7 +133,7 @@ def test_rows_round_trip_exactly_including_float_precision(tmp_path):
                     0.7, 42, T0 + 1_000_000, T0 + 1_000_100)
     with CsvAppender(path, CANDLES_COLUMNS) as out:
         out.append([record_row(candle, CANDLES_COLUMNS, T0 + 5, "kafka", "2:77")])
-    (written,) = rows(path)
+    (written,) = read_rows(path)
     assert float(written["open"]) == candle.open and float(written["high"]) == candle.high
     assert float(written["volume"]) == candle.volume and int(written["trade_count"]) == 42
     assert (written["written_ts_us"], written["transport"], written["position"]) == (str(T0 + 5), "kafka", "2:77")
@@ -214,7 +210,7 @@ def test_background_sync_reports_tickets_done_and_fsync_errors(tmp_path):
         first = syncer.request()
         second = syncer.request()
         assert syncer.wait(second, timeout_s=10) and syncer.done >= second > first
-    assert len(rows(tmp_path / "a.csv")) == 1
+    assert len(read_rows(tmp_path / "a.csv")) == 1
     a._file.close()  # an fsync that fails (here: EBADF) must surface, not be swallowed
     syncer = BackgroundSync([a])
     try:

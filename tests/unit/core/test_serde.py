@@ -19,7 +19,9 @@ from kafkalab.core.serde.schemas import load_schema
 NOW = models.now_us()
 INT64 = 2**63 - 1
 
-symbols = st.text(min_size=1, max_size=16)
+# Printable: a symbol with a control character is refused by validation (tested in ABSURD).
+symbols = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")), min_size=1,
+                  max_size=16).filter(str.isprintable)
 timestamps = st.integers(models.MIN_TS_US, NOW)
 ids = st.integers(1, INT64)
 positive = st.floats(min_value=0.0, exclude_min=True, allow_infinity=False, allow_nan=False)
@@ -262,6 +264,11 @@ ABSURD = [
     ("trade", dict(side="hold"), "side must be"),
     ("trade", dict(trade_id=0), "trade_id must be a positive"),
     ("trade", dict(symbol=""), "symbol is not a short string"),
+    ("trade", dict(symbol="BT\nC"), "symbol contains a control character ('BT\\nC')"),
+    ("trade", dict(symbol="BTC\x00"), "symbol contains a control character"),
+    ("orderbook", dict(symbol="\x1b[31mAAPL"), "symbol contains a control character"),
+    ("candle", dict(symbol="KO\r"), "symbol contains a control character"),
+    ("book_features", dict(symbol="GS\t"), "symbol contains a control character"),
     ("trade", dict(event_ts_us=NOW + 10 * 3600 * 10**6), "too far in the future"),
     ("trade", dict(produced_ts_us=12), "too far in the past"),
     ("orderbook", dict(bids=()), "empty side"),
@@ -380,3 +387,11 @@ def test_fuzz_well_formed_documents_of_any_shape(record, fmt, mtype):
 @given(message=any_message)
 def test_fast_wire_dict_equals_to_record(message):
     assert serde.to_wire(message) == message.to_record()
+
+
+def test_printable_symbols_pass_and_a_control_character_is_refused_in_one_line():
+    for fine in ("AAPL", "ETH-USD", "BRK B", "Ünïcödé"):
+        dataclasses.replace(EXAMPLES["trade"], symbol=fine).validate()
+    with pytest.raises(InvalidMessage) as refused:
+        dataclasses.replace(EXAMPLES["trade"], symbol="A\nB").validate()
+    assert "\n" not in str(refused.value)

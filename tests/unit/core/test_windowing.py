@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -247,3 +248,32 @@ def test_idle_rule_waits_while_records_are_pending_or_replaying():
     restarted.close_idle(T0 + 100 * S)
     restarted.take_ready()
     assert restarted.resume_offset() == 10
+
+
+# ---- the tests' independent oracles agree with the builders ------------------------------
+
+def test_the_builders_agree_with_the_plain_arithmetic_oracles_of_the_tests():
+    """tests/helpers.py recomputes windows without the builders; both must give the same windows
+    (so an integration test that compares output with the oracle checks the arithmetic)."""
+    from dataclasses import asdict
+
+    from helpers import assert_match, book_features_from_books, candles_from_trades
+
+    sim = MarketSimulator(seed=9)
+    trades = [sim.next_trade(T0 + i * 7_000) for i in range(3000)]
+    books = [sim.next_book(T0 + i * 90_000) for i in range(200)]
+    expected = candles_from_trades(trades)
+    assert expected == candles_from_trades([{k: str(v) for k, v in asdict(t).items()} for t in trades])  # CSV rows
+    assert len(expected) > 100
+    assert_match(candles_of(reversed(trades)), expected, "candle")
+    assert_match(book_features_of(books), book_features_from_books(books), "book-features window")
+    # a hand-made window, to pin the oracle itself down
+    (only,) = candles_from_trades([trade(T0 + 2, 12.0, 1, 2), trade(T0 + 1, 10.0, 3, 1), trade(T0 + 3, 11.0, 1, 3)]).values()
+    assert only == {"open": 10.0, "high": 12.0, "low": 10.0, "close": 11.0, "volume": 5.0, "vwap": 53 / 5,
+                    "trade_count": 3}
+    # and the comparison catches a wrong value, a missing window and a duplicate
+    candles = candles_of(trades)
+    for broken in ([replace(candles[0], vwap=candles[0].vwap * (1 + 1e-6)), *candles[1:]], candles[1:],
+                   [*candles, candles[-1]]):
+        with pytest.raises(AssertionError):
+            assert_match(broken, expected, "candle")

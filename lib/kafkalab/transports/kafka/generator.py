@@ -215,6 +215,10 @@ class _Generator(Component):
         if left:
             raise GeneratorError(f"{left} records were not acknowledged within {clients.FLUSH_TIMEOUT_S:g} s; "
                                  f"is the cluster up? (`kafkalab cluster status`)")
+        if self._failed and not self._acked:
+            # Nothing got through: a run that delivered nothing must not end as a success.
+            raise GeneratorError(f"every record failed ({self._failed} of {self.counters['produced']}); "
+                                 f"last error: {self.last_error or 'none reported'}")
 
     @property
     def reached_rate_hz(self) -> float:
