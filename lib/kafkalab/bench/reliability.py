@@ -3,8 +3,8 @@
 The experiment starts its OWN private 3-node cluster (ports from RELIABILITY_BASE_PORT,
 folder .run/reliability-cluster; it never touches a cluster a user runs), runs the whole
 pipeline - the two generators, the processor and the two sinks, each its own process
-started from the package's notebook entry points - at a high trade rate, and breaks
-brokers while it runs:
+started by the pipeline launcher (kafkalab.pipeline.launcher) - at a high trade rate, and
+breaks brokers while it runs:
 
     kill-one      kill -9 one broker, restart it after a while
     two-down      stop a second broker while the first is still down: one broker left,
@@ -12,7 +12,7 @@ brokers while it runs:
                   one back, then the other
 
 Each scenario is one pipeline run on fresh topics and groups. After the generators end,
-the run drains (every consumer group at lag 0), stops the consumers cleanly (SIGTERM)
+the run drains (every consumer group at lag 0), stops the consumers cleanly (stop file)
 and compares what the trade generator saw acknowledged (its acked-records file) with
 what the trades sink stored.
 
@@ -43,12 +43,9 @@ machine and versions):
 from __future__ import annotations
 
 import csv
-import json
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -56,167 +53,105 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from kafkalab.transports.kafka import clients
+from kafkalab import config as lab_config
 from kafkalab.config import LabConfig
-from kafkalab.pipeline.runner import LagProbe, PipelineGroups, PipelineTopics
+from kafkalab.pipeline.launcher import ComponentProcess, PipelineError
+from kafkalab.pipeline.plan import CONSUMERS, PipelinePlan, private_plan
+from kafkalab.pipeline.runner import NO_RESTARTS, Pipeline
+from kafkalab.runtime.params import GENERATORS, ORDERBOOK_GENERATOR, TRADE_GENERATOR
+from kafkalab.transports.kafka import clients
+from kafkalab.transports.kafka.components import group_id, input_topics
+from kafkalab.transports.kafka.lag import LagProbe
+from kafkalab.transports.kafka.plan import PLAN as KAFKA_PLAN
 
 RELIABILITY_BASE_PORT = 29092
 WINDOW_US = 1_000_000
 
-# One component per process, through the same entry points the notebooks call.
-COMPONENT_SCRIPT = r"""
-import json, sys
-from kafkalab import config
-kind, kw = sys.argv[1], json.loads(sys.argv[2])
-if kind in ("generator_trades", "generator_orderbook", "processor_market"):
-    cfg = config.load(bootstrap_servers=kw.pop("bootstrap_servers"), serializer=kw.pop("serializer", ""),
-                      results_dir=kw.pop("results_dir", ""))
-    if kind == "generator_trades":
-        from kafkalab.transports.kafka.generator import run_trade_generator as run
-    elif kind == "generator_orderbook":
-        from kafkalab.transports.kafka.generator import run_orderbook_generator as run
-    else:
-        from kafkalab.transports.kafka.processor import run_market_processor as run
-    run(cfg, interactive=False, **kw)
-elif kind == "sink_trades_csv":
-    from kafkalab.transports.kafka.sink import run_trades_sink
-    run_trades_sink(interactive=False, **kw)
-elif kind == "sink_candles_csv":
-    from kafkalab.transports.kafka.sink import run_candles_sink
-    run_candles_sink(interactive=False, **kw)
-else:
-    raise SystemExit(f"unknown component {kind}")
-"""
-
-
-# ---- component processes ------------------------------------------------------------------
-
-@dataclass
-class ComponentProc:
-    """One component as `python -c <entry point>`; its output goes to `log`."""
-
-    kind: str
-    kwargs: dict
-    log: Path
-    popen: subprocess.Popen | None = None
-    starts: int = 0
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("a") as out:
-            out.write(f"--- start {self.starts + 1} ---\n")
-            out.flush()
-            self.popen = subprocess.Popen([sys.executable, "-c", COMPONENT_SCRIPT, self.kind, json.dumps(self.kwargs)],
-                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.starts += 1
-
-    @property
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        return None if self.popen is None else self.popen.poll()
-
-    def signal(self, sig: signal.Signals) -> None:
-        if self.running:
-            self.popen.send_signal(sig)
-
-    def kill9(self) -> None:
-        if self.running:
-            self.popen.kill()
-            self.popen.wait(30)
-
-    def wait(self, timeout_s: float) -> int | None:
-        if self.popen is None:
-            return None
-        try:
-            return self.popen.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def output(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-
 
 @dataclass
 class PipelineRun:
-    """The five components of one run, on their own topics, groups and results folder."""
+    """The five components of one run, on their own topics, groups and results folder, each
+    its own process through the pipeline launcher ("python" mode: no kernel start-up)."""
 
-    bootstrap: str
-    results_dir: Path
-    topics: PipelineTopics
-    groups: PipelineGroups
-    serializer: str = "json"
-    procs: dict[str, ComponentProc] = field(default_factory=dict)
+    config: LabConfig
+    tag: str
+    pipeline: Pipeline | None = None
 
     @classmethod
     def fresh(cls, bootstrap: str, results_dir: Path, tag: str = "", serializer: str = "json") -> "PipelineRun":
-        tag = tag or uuid.uuid4().hex[:8]
-        topics = PipelineTopics(*(f"rel-{tag}-{n}" for n in ("trades", "orderbooks", "candles", "book-features",
-                                                            "dead-letters")))
-        groups = PipelineGroups(f"rel-{tag}-processor", f"rel-{tag}-sink-trades", f"rel-{tag}-sink-candles")
-        return cls(bootstrap, Path(results_dir), topics, groups, serializer)
+        config = lab_config.load(bootstrap_servers=bootstrap, results_dir=str(results_dir), serializer=serializer,
+                                 transport="kafka")
+        return cls(config, f"rel-{tag or uuid.uuid4().hex[:8]}")
+
+    @property
+    def bootstrap(self) -> str:
+        return self.config.bootstrap_servers
 
     @property
     def data_dir(self) -> Path:
-        return self.results_dir / "data"
+        return self.config.data_dir
 
     @property
     def acked_csv(self) -> Path:
-        return self.results_dir / "acked.csv"
+        return self.config.results_dir / "acked.csv"
+
+    @property
+    def plan(self) -> PipelinePlan:
+        return self.pipeline.plan if self.pipeline is not None else private_plan(self.tag, 0)
+
+    def topic(self, stream: str) -> str:
+        return self.plan.shared_params.stream(stream)
+
+    def group(self, name: str) -> str:
+        return group_id(name, self.plan.params(name))
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self.plan.shared_params.streams.values())
 
     def create_topics(self) -> None:
-        clients.ensure_topics(self.bootstrap, self.topics.specs())
+        KAFKA_PLAN.prepare(self.config, self.plan.shared_params)
 
     def delete_topics(self) -> None:
         try:
-            clients.delete_topics(self.bootstrap, list(vars(self.topics).values()))
+            clients.delete_topics(self.bootstrap, self.topics)
         except Exception:  # best effort: a test that broke the cluster must still report its own failure
             pass
 
     def build(self, trade_rate_hz: float, seconds: float, book_rate_hz: float = 10.0,
               generator_extra: dict | None = None) -> None:
-        t, g, logs = self.topics, self.groups, self.results_dir / "logs"
-        common = {"bootstrap_servers": self.bootstrap, "serializer": self.serializer,
-                  "results_dir": str(self.results_dir)}
-        sink = {"bootstrap_servers": self.bootstrap, "results_dir": str(self.results_dir),
-                "dead_letters_topic": t.dead_letters}
-        specs = {
-            "processor_market": {**common, "group_id": g.processor, "trades_topic": t.trades,
-                                 "orderbooks_topic": t.orderbooks, "candles_topic": t.candles,
-                                 "book_features_topic": t.book_features, "dead_letters_topic": t.dead_letters},
-            "sink_trades_csv": {**sink, "group_id": g.trades_sink, "trades_topic": t.trades},
-            "sink_candles_csv": {**sink, "group_id": g.candles_sink, "candles_topic": t.candles,
-                                 "book_features_topic": t.book_features},
-            "generator_trades": {**common, "topic": t.trades, "rate_hz": trade_rate_hz, "max_seconds": seconds,
-                                 "acked_csv": str(self.acked_csv), **(generator_extra or {})},
-            "generator_orderbook": {**common, "topic": t.orderbooks, "rate_hz": book_rate_hz, "max_seconds": seconds},
-        }
-        self.procs = {name: ComponentProc(name, kw, logs / f"{name}.log") for name, kw in specs.items()}
+        plan = private_plan(self.tag, seconds, overrides={
+            TRADE_GENERATOR: {"rate_hz": trade_rate_hz, "acked_csv": str(self.acked_csv), **(generator_extra or {})},
+            ORDERBOOK_GENERATOR: {"rate_hz": book_rate_hz}})
+        # Restarts are the experiment's business here (a kill is part of the scenario), not a supervisor's.
+        self.pipeline = Pipeline(self.config, plan, mode="python", restart=NO_RESTARTS)
+
+    @property
+    def procs(self) -> dict[str, ComponentProcess]:
+        return self.pipeline.processes
 
     @property
     def consumers(self) -> list[str]:
-        return ["processor_market", "sink_trades_csv", "sink_candles_csv"]
+        return list(CONSUMERS)
 
     @property
     def generators(self) -> list[str]:
-        return ["generator_trades", "generator_orderbook"]
+        return list(GENERATORS)
 
     def start(self, names: Iterable[str] | None = None) -> None:
-        for name in names or [*self.consumers, *self.generators]:
-            self.procs[name].start()
+        self.pipeline.start(names or [*self.consumers, *self.generators])
+
+    def wait_consuming(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
+        """Until every consumer has set up and its group owns all its input partitions."""
+        return self.pipeline.wait_until_consuming(timeout_s, tick)
 
     def failed(self) -> list[str]:
-        """Components that exited with an error (one line each, with the end of their log)."""
+        """Components that exited with an error (one line each, with the end of their log); a
+        kill -9 the scenario did itself is not an error."""
         out = []
         for name, proc in self.procs.items():
             if proc.returncode not in (None, 0) and proc.returncode != -signal.SIGKILL:
-                tail = " | ".join(proc.output().strip().splitlines()[-3:])
-                out.append(f"{name} exited {proc.returncode}: {tail[-400:]}")
+                out.append(f"{name} exited {proc.returncode}: {proc.last_lines(3)[-400:]}")
         return out
 
     def wait_generators(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> None:
@@ -224,16 +159,11 @@ class PipelineRun:
         while any(self.procs[n].running for n in self.generators) and time.monotonic() < deadline:
             tick()
             time.sleep(0.2)
-        for name in self.generators:
-            if self.procs[name].running:  # over time: a clean stop first
-                self.procs[name].signal(signal.SIGTERM)
-                self.procs[name].wait(60)
+        self.stop([n for n in self.generators if self.procs[n].running])  # over time: a clean stop
 
     def lags(self, probe: LagProbe) -> dict[str, int]:
-        t, g = self.topics, self.groups
-        return {"processor_market": probe.lag(g.processor, [t.trades, t.orderbooks]),
-                "sink_trades_csv": probe.lag(g.trades_sink, [t.trades]),
-                "sink_candles_csv": probe.lag(g.candles_sink, [t.candles, t.book_features])}
+        return {name: probe.lag(self.group(name), input_topics(name, self.plan.params(name)))
+                for name in self.consumers}
 
     def drain(self, timeout_s: float, settle_s: float = 4.0) -> dict[str, int]:
         """Until every consumer group has committed all its input for `settle_s` in a row
@@ -255,16 +185,18 @@ class PipelineRun:
             time.sleep(0.5)
         return lags
 
-    def stop(self, names: Iterable[str] | None = None, sig: signal.Signals = signal.SIGTERM,
-             timeout_s: float = 60.0) -> dict[str, int | None]:
+    def stop(self, names: Iterable[str] | None = None, timeout_s: float = 60.0) -> dict[str, int | None]:
+        """A clean stop through each component's stop file; their exit codes (None: still running)."""
         names = list(names or self.procs)
         for name in names:
-            self.procs[name].signal(sig)
-        return {name: self.procs[name].wait(timeout_s) for name in names}
+            self.procs[name].request_stop()
+        deadline = time.monotonic() + timeout_s
+        return {name: self.procs[name].wait(max(0.1, deadline - time.monotonic())) for name in names}
 
     def kill_all(self) -> None:
-        for proc in self.procs.values():
-            proc.kill9()
+        if self.pipeline is not None:
+            for proc in self.procs.values():
+                proc.kill()
 
 
 # ---- what the files say ---------------------------------------------------------------------
@@ -479,10 +411,10 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
     bootstrap = cluster.bootstrap_servers
     shutil.rmtree(Path(results_dir) / scenario, ignore_errors=True)  # files of an earlier run would mix in
     run = PipelineRun.fresh(bootstrap, Path(results_dir) / scenario, serializer=serializer)
-    run.create_topics()
-    topics = list(vars(run.topics).values())
-    # The generator runs until we stop it (SIGTERM, a clean stop) when the scenario is over.
+    # The generator runs until we stop it (a clean stop) when the scenario is over.
     run.build(trade_rate_hz, seconds=900, book_rate_hz=book_rate_hz)
+    run.create_topics()
+    topics = run.topics
     watch = AckWatch(run.acked_csv)
 
     def tick() -> None:
@@ -501,7 +433,8 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
     failures: list[str] = []
     try:
         run.start(run.consumers)
-        pause(3)
+        if not run.wait_consuming(120, tick):
+            raise ScenarioError("the processor and sinks did not own their input partitions within 120 s")
         run.start(run.generators)
         started = time.monotonic()
         _wait(lambda: len(watch.partitions()) >= 6, 90, "acknowledgements on every trades partition", tick)
@@ -540,16 +473,16 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
             isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
         pause(3)
         run_s = time.monotonic() - started
-        codes = run.stop(run.generators, signal.SIGTERM, timeout_s=clients.FLUSH_TIMEOUT_S + 30)
+        codes = run.stop(run.generators, timeout_s=clients.FLUSH_TIMEOUT_S + 30)
         watch.poll()
         gap = watch.longest_gap(warm, started + run_s)
         failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
         lags = run.drain(timeout_s=120)
         if not lags or any(lags.values()):
             failures.append(f"consumers not drained: {lags}")
-        codes = run.stop(run.consumers, signal.SIGTERM)
+        codes = run.stop(run.consumers)
         failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
-    except ScenarioError as exc:
+    except (ScenarioError, PipelineError) as exc:
         failures.append(str(exc))
         run_s, gap = 0.0, 0.0
     finally:
@@ -563,7 +496,7 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
     trades = read_rows(run.data_dir / "trades.csv")
     counts = tally(read_rows(run.acked_csv), trades)
     problems = candle_mismatches(trades, read_rows(run.data_dir / "candles.csv"))
-    log = run.procs["generator_trades"].output()
+    log = run.procs[TRADE_GENERATOR].output()
     summary = generator_counters(log)
     errors = generator_errors(log)
     result = ScenarioResult(
