@@ -35,8 +35,8 @@ from confluent_kafka import IsolationLevel, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from kafkalab import config as lab_config
-from kafkalab.bench.reliability import (PipelineRun, candle_mismatches, ends_with_complete_line, generator_counters,
-                                        read_rows, tally)
+from kafkalab.bench.accounting import candle_mismatches, ends_with_complete_line, generator_counters, read_rows, tally
+from kafkalab.bench.reliability import PipelineRun
 from kafkalab.core import serde
 from kafkalab.core.models import Trade, now_us
 from kafkalab.pipeline.launcher import ComponentProcess

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Mapping, Protocol, runtime_checkable
 
 from kafkalab.config import TRANSPORTS, LabConfig
+from kafkalab.core.streams import STREAMS
 from kafkalab.errors import ConfigError
 from kafkalab.runtime.loop import Component
 from kafkalab.runtime.params import (CANDLES_SINK, COMPONENTS, GENERATORS, MARKET_PROCESSOR, ORDERBOOK_GENERATOR,
@@ -34,7 +35,6 @@ NOTEBOOKS = {TRADE_GENERATOR: "generator_trades", ORDERBOOK_GENERATOR: "generato
 # The consumers in data-flow order: drained and stopped in this order, so the processor's
 # last outputs exist before the sinks finish.
 CONSUMERS = (MARKET_PROCESSOR, TRADES_SINK, CANDLES_SINK)
-STREAMS = ("trades", "orderbooks", "candles", "book-features", "dead-letters")
 
 
 @runtime_checkable

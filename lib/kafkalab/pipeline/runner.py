@@ -307,7 +307,7 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
 def _preflight(config: LabConfig) -> None:
     """Settings every component would refuse, checked before anything is started."""
     from kafkalab.core import serde
-    from kafkalab.pipeline.plan import STREAMS
+    from kafkalab.core.streams import STREAMS
     from kafkalab.transports.kafka.sink import require_writable_dir
 
     for stream in STREAMS:  # the serializer may be chosen per stream

@@ -2,8 +2,8 @@
 
     build(name, config, params) -> Component
 
-`name` is one of kafkalab.runtime.params.COMPONENTS. Each stream is a topic of the same
-name unless `params.streams` renames it (tests and benchmarks run on fresh topics); each
+`name` is one of kafkalab.runtime.params.COMPONENTS. Each stream (kafkalab.core.streams)
+is a topic of the same name unless `params.streams` renames it (tests and benchmarks run on fresh topics); each
 consumer joins its default group below unless `params.group_id` names another.
 """
 
@@ -16,7 +16,7 @@ from kafkalab.errors import ConfigError
 from kafkalab.runtime.loop import Component
 from kafkalab.runtime.params import (CANDLES_SINK, MARKET_PROCESSOR, ORDERBOOK_GENERATOR, TRADE_GENERATOR, TRADES_SINK,
                                      ComponentParams)
-from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
+from kafkalab.core.streams import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
 
 # Each consumer component's consumer group unless params.group_id says otherwise.
 DEFAULT_GROUPS = {MARKET_PROCESSOR: "market-processor", TRADES_SINK: "sink-trades-csv", CANDLES_SINK: "sink-candles-csv"}
