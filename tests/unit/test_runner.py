@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -15,10 +19,11 @@ from kafkalab import config as lab_config
 from kafkalab.errors import ConfigError
 from kafkalab.bench.pipeline import (LoadResult, TailReader, end_lag, is_sustained, lag_slope, next_bisect_rate,
                                      production_rate, steady_state)
-from kafkalab.pipeline.launcher import ComponentProcess, notebook_parameters, parameters_sources
+from kafkalab.pipeline.launcher import (PAPERMILL_DEAD_KERNEL, ComponentProcess, PipelineError, notebook_parameters,
+                                        parameters_sources)
 from kafkalab.pipeline.plan import NOTEBOOKS, ComponentSpec, PipelinePlan, private_plan
 from kafkalab.pipeline.progress import LineCounter
-from kafkalab.pipeline.runner import RestartPolicy
+from kafkalab.pipeline.runner import Pipeline, RestartPolicy
 from kafkalab.runtime.params import COMPONENTS, TRADE_GENERATOR, TRADES_SINK, ComponentParams
 from kafkalab.transports.kafka.plan import topic_specs
 from kafkalab.transports.kafka.sink import TRADES_COLUMNS
@@ -184,3 +189,44 @@ def test_production_rate_uses_the_generators_clock():
     trades = pd.DataFrame({"produced_ts_us": [t0 + i * 100_000 for i in range(11)]})  # 11 trades over 1 s
     assert production_rate(trades) == pytest.approx(10.0)
     assert production_rate(trades.iloc[:1]) == 0.0
+
+
+def exited(code: int) -> subprocess.Popen:
+    """A finished real process with this exit code (negative: killed by that signal)."""
+    script = f"import os, signal; os.kill(os.getpid(), {-code})" if code < 0 else f"raise SystemExit({code})"
+    process = subprocess.Popen([sys.executable, "-c", script])
+    process.wait(60)
+    return process
+
+
+def test_exit_codes_are_described(tmp_path):
+    config = lab_config.load(env={}, results_dir=str(tmp_path))
+    spec = ComponentSpec(TRADES_SINK, ComponentParams())
+    notebook, python = ComponentProcess(spec, config), ComponentProcess(spec, config, mode="python")
+    notebook.popen, python.popen = exited(PAPERMILL_DEAD_KERNEL), exited(-signal.SIGKILL)
+    assert notebook.describe_exit() == "138 (papermill: the kernel died)"
+    assert python.describe_exit() == "-9 (killed by SIGKILL)"
+
+
+def test_a_dead_consumer_is_restarted_after_its_back_off_then_the_run_fails_once_the_policy_is_used_up(
+        tmp_path, capsys, monkeypatch):
+    """Supervision without a broker: real exited processes stand in for a crashed component."""
+    config = lab_config.load(env={}, results_dir=str(tmp_path))
+    pipeline = Pipeline(config, private_plan("u", 5), restart=RestartPolicy(max_restarts=1, first_backoff_s=0.2))
+    sink = pipeline.processes[TRADES_SINK]
+    starts = []
+    monkeypatch.setattr(sink, "start", lambda: (starts.append(time.monotonic()), setattr(sink, "popen", exited(1))))
+    sink.popen = exited(-signal.SIGKILL)
+    pipeline.check()  # schedules the restart, does not start it yet
+    assert starts == [] and pipeline.restarting
+    deadline = time.monotonic() + 30
+    while not starts and time.monotonic() < deadline:
+        pipeline.check()
+        time.sleep(0.05)
+    assert len(starts) == 1 and pipeline.restarts == [(TRADES_SINK, -9)]
+    said = capsys.readouterr().out  # the log goes to the current stdout
+    assert "WARNING pipeline: trades-sink exited with code -9 (killed by SIGKILL); restart 1 of 1 in 0.2 s" in said
+    with pytest.raises(PipelineError, match=r"component trades-sink failed \(exit 1\).* after 1 restart\(s\) "
+                                            r"\(exit codes -9\)$"):
+        pipeline.check()
+    assert pipeline.summary_of_restarts() == "restarts: trades-sink (exit -9)"

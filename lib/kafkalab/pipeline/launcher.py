@@ -31,6 +31,7 @@ from kafkalab.pipeline.plan import ComponentSpec
 from kafkalab.runtime.loop import kernel_pids, ready_file, supervisor_token
 
 MODES = ("notebook", "python")
+PAPERMILL_DEAD_KERNEL = 138  # papermill's exit code when the kernel died under it (kill -9, out of memory)
 
 
 class PipelineError(LabError):
@@ -154,9 +155,11 @@ class ComponentProcess:
     def kill(self) -> None:
         """kill -9 of the component (no flush, no commit), as a crash would; papermill then
         exits non-zero on its own. Returns once the launched process has exited."""
-        for pid in self.component_pids():
+        pids = self.component_pids()
+        for pid in pids:
             _signal(pid, signal.SIGKILL)
-        if self.mode == "python" or self.wait(60) is None:
+        # no kernel yet (papermill still starting it): papermill itself is the component so far
+        if self.mode == "python" or not pids or self.wait(60) is None:
             self._kill_launched()
 
     def terminate(self) -> None:
@@ -173,6 +176,15 @@ class ComponentProcess:
             self.popen.kill()
         if self.popen is not None:
             self.popen.wait(30)
+
+    def describe_exit(self) -> str:
+        """The exit code, with what it means where that is known."""
+        code = self.returncode
+        if code is not None and code < 0:
+            return f"{code} (killed by {signal.Signals(-code).name})"
+        if self.mode == "notebook" and code == PAPERMILL_DEAD_KERNEL:
+            return f"{code} (papermill: the kernel died)"
+        return str(code)
 
     # -- what it said ------------------------------------------------------------------------
     def output(self) -> str:

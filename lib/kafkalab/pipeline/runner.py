@@ -35,6 +35,7 @@ from kafkalab.pipeline.launcher import ComponentProcess, PipelineError
 from kafkalab.pipeline.plan import CONSUMERS, PipelinePlan, TransportPlan, transport_plan
 from kafkalab.pipeline.progress import LineCounter, Progress
 from kafkalab.runtime.logs import log
+from kafkalab.runtime.loop import ready_file
 from kafkalab.runtime.params import TRADE_GENERATOR
 
 GENERATOR_START_GRACE_S = 90.0  # papermill + kernel start-up on a busy 2-core machine
@@ -120,7 +121,7 @@ class Pipeline:
                 raise PipelineError(proc.failure() + self._restart_note(name))
             self.restarts.append((name, code))
             wait = self.restart.backoff_s(len(self._restarts_of(name)))
-            self.log.warning(f"{name} exited with code {code}; restart {len(self._restarts_of(name))} of "
+            self.log.warning(f"{name} exited with code {proc.describe_exit()}; restart {len(self._restarts_of(name))} of "
                              f"{self.restart.max_restarts} in {wait:g} s (log {proc.log_path})")
             self._restart_at[name] = now + wait
 
@@ -226,6 +227,7 @@ class Pipeline:
                 self.log.warning(f"{p.name} did not stop within {STOP_TIMEOUT_S:g} s; terminating it")
                 p.terminate()
             p.stop_file.unlink(missing_ok=True)
+            ready_file(p.stop_file).unlink(missing_ok=True)
 
     def stop_all(self) -> None:
         self._restart_at.clear()
