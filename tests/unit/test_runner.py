@@ -19,6 +19,7 @@ from kafkalab import config as lab_config
 from kafkalab.errors import ConfigError
 from kafkalab.bench.pipeline import (LoadResult, TailReader, end_lag, is_sustained, lag_slope, next_bisect_rate,
                                      production_rate, steady_state)
+from kafkalab.core.csvstore import TRADES_COLUMNS
 from kafkalab.pipeline.launcher import (PAPERMILL_DEAD_KERNEL, ComponentProcess, PipelineError, notebook_parameters,
                                         parameters_sources)
 from kafkalab.pipeline.plan import NOTEBOOKS, ComponentSpec, PipelinePlan, private_plan
@@ -26,7 +27,6 @@ from kafkalab.pipeline.progress import LineCounter
 from kafkalab.pipeline.runner import Pipeline, RestartPolicy
 from kafkalab.runtime.params import COMPONENTS, TRADE_GENERATOR, TRADES_SINK, ComponentParams
 from kafkalab.transports.kafka.plan import topic_specs
-from kafkalab.transports.kafka.sink import TRADES_COLUMNS
 from kafkalab.transports.kafka.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]

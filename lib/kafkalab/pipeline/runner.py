@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from kafkalab.config import LabConfig
+from kafkalab.core.csvstore import BOOK_FEATURES_CSV, CANDLES_CSV, TRADES_CSV
 from kafkalab.pipeline.launcher import ComponentProcess, PipelineError
 from kafkalab.pipeline.plan import CONSUMERS, PipelinePlan, TransportPlan, transport_plan
 from kafkalab.pipeline.progress import LineCounter, Progress
@@ -79,7 +80,7 @@ class Pipeline:
         self._started_at: dict[str, float] = {}
         self.log = log("pipeline")
         self.counters = {name: LineCounter(config.data_dir / file) for name, file in
-                         (("trades", "trades.csv"), ("candles", "candles.csv"), ("book_features", "book_features.csv"))}
+                         (("trades", TRADES_CSV), ("candles", CANDLES_CSV), ("book_features", BOOK_FEATURES_CSV))}
 
     def rows(self) -> dict[str, int]:
         return {name: counter.rows() for name, counter in self.counters.items()}
@@ -265,7 +266,7 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
              mode: str = "notebook", restart: RestartPolicy = RestartPolicy()) -> int:
     """Run one plan against a reachable broker; returns 0, or 130 if interrupted; raises on failure.
     `echo` gets the one result line (plain text); progress and restarts go to the log."""
-    from kafkalab.transports.kafka.sink import require_writable_dir
+    from kafkalab.core.csvstore import require_writable_dir
 
     require_writable_dir(config.data_dir)
     require_writable_dir(config.runs_dir)
@@ -310,7 +311,7 @@ def _preflight(config: LabConfig) -> None:
     """Settings every component would refuse, checked before anything is started."""
     from kafkalab.core import serde
     from kafkalab.core.streams import STREAMS
-    from kafkalab.transports.kafka.sink import require_writable_dir
+    from kafkalab.core.csvstore import require_writable_dir
 
     for stream in STREAMS:  # the serializer may be chosen per stream
         serde.check_format(config.serializer_for(stream))
