@@ -120,7 +120,8 @@ def test_kill_9_processor_and_sinks_mid_run_loses_and_doubles_nothing(bootstrap,
             run.procs[name].start()
         run.wait_generators(timeout_s=90)
         lags = run.drain(timeout_s=90)
-        assert lags and not any(lags.values()), f"not drained: {lags}; {run.failed()}"
+        assert lags and not any(lags.values()), \
+            f"not drained: {lags}; {run.failed()}; processor said: {run.procs[MARKET_PROCESSOR].last_lines(6)}"
         codes = run.stop(run.consumers)
         assert codes == {name: 0 for name in run.consumers}, (codes, run.failed())
         assert all(run.procs[n].returncode == 0 for n in run.generators), run.failed()

@@ -137,7 +137,7 @@ class PipelineRun:
         return list(GENERATORS)
 
     def start(self, names: Iterable[str] | None = None) -> None:
-        self.pipeline.start(names or [*self.consumers, *self.generators])
+        self.pipeline.start([*self.consumers, *self.generators] if names is None else names)
 
     def wait_consuming(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
         """Until every consumer has set up and its group owns all its input partitions."""
@@ -185,7 +185,7 @@ class PipelineRun:
 
     def stop(self, names: Iterable[str] | None = None, timeout_s: float = 60.0) -> dict[str, int | None]:
         """A clean stop through each component's stop file; their exit codes (None: still running)."""
-        names = list(names or self.procs)
+        names = list(self.procs) if names is None else list(names)  # [] means none, not all
         for name in names:
             self.procs[name].request_stop()
         deadline = time.monotonic() + timeout_s

@@ -95,7 +95,7 @@ class Pipeline:
 
     # -- start and supervise ----------------------------------------------------------
     def start(self, names: Iterable[str] | None = None) -> None:
-        for name in names or self.processes:
+        for name in (self.processes if names is None else names):  # [] means none, not all
             self.processes[name].start()
             self._started_at[name] = time.monotonic()
 
@@ -173,7 +173,7 @@ class Pipeline:
     def wait_until_consuming(self, timeout_s: float, tick: Callable[[], None] = lambda: None,
                              names: Iterable[str] | None = None) -> bool:
         """Until every started consumer is consuming (see `consuming`)."""
-        names = [n for n in (names or self.consumers) if self.processes[n].popen is not None]
+        names = [n for n in (self.consumers if names is None else names) if self.processes[n].popen is not None]
         return self._poll_until(lambda: all(self.consuming(n) for n in names), timeout_s, tick)
 
     def wait_for_sources(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> None:
