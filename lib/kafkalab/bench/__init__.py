@@ -21,6 +21,7 @@ EXPERIMENTS: dict[str, str] = {
     "deepdives": "deepdives",
     "pipeline": "pipeline",
     "reliability": "reliability",  # broker loss on its own private cluster
+    "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
 }
 
 
