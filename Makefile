@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SECONDS ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: run test report lab bench cluster-up cluster-down status clean
+.PHONY: run test test-unit report lab bench cluster-up cluster-down status clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(STAMP)
 ## test: the whole suite against a real 3-node cluster that the session starts and stops
 test: $(STAMP)
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+## test-unit: the unit tests only (no cluster, no broker; a quick check while editing)
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -ra tests/unit $(PYTEST_ARGS)
 
 ## report: execute report.ipynb on results/ and render report.html
 report: $(STAMP)

@@ -78,7 +78,7 @@ def _topics(args) -> int:
 def _run(args) -> int:
     from kafkalab.pipeline.runner import run_pipeline
 
-    cfg = lab_config.load(serializer=args.serializer)
+    cfg = lab_config.load(serializer=args.serializer, transport=args.transport)
     return run_pipeline(cfg, seconds=args.seconds, trade_rate_hz=args.trade_rate)
 
 
@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seconds", type=float, default=60.0)
     run.add_argument("--trade-rate", type=float, default=None, help="trades per second (default: the generator's)")
     run.add_argument("--serializer", default=None)
+    # No argparse choices: an unknown transport gets the same one line as KAFKALAB_TRANSPORT.
+    run.add_argument("--transport", default=None,
+                     help=f"{' | '.join(lab_config.TRANSPORTS)} (default: {lab_config.ENV_TRANSPORT} or "
+                          f"{lab_config.DEFAULT_TRANSPORT})")
     run.set_defaults(func=_run)
 
     bench = sub.add_parser("bench", help="run a benchmark experiment into results/bench/")

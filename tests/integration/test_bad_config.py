@@ -117,26 +117,18 @@ def test_cli_malformed_bootstrap():
     assert_mentions(line, "KAFKA_BOOTSTRAP_SERVERS", "host:port", "'localhost'")
 
 
-def _components(bootstrap: str, results_dir: str = "", serializer: str = "", **topics: str):
-    """Each component's notebook entry point, bounded, as zero-argument callables."""
-    from kafkalab.transports.kafka.generator import run_orderbook_generator, run_trade_generator
-    from kafkalab.transports.kafka.processor import run_market_processor
-    from kafkalab.transports.kafka.sink import run_candles_sink, run_trades_sink
+def _components(bootstrap: str, results_dir: str = "", serializer: str = "", **streams: str):
+    """Each component through the notebooks' one entry, bounded, as zero-argument callables."""
+    from kafkalab.pipeline.entry import run_component
 
-    cfg = lab_config.load(bootstrap_servers=bootstrap, results_dir=results_dir, serializer=serializer)
-    common = {"interactive": False, "max_seconds": 20}
-    return {
-        "generator_trades": lambda: run_trade_generator(cfg, topic=topics.get("trades", ""), **common),
-        "generator_orderbook": lambda: run_orderbook_generator(cfg, topic=topics.get("orderbooks", ""), **common),
-        "processor_market": lambda: run_market_processor(cfg, trades_topic=topics.get("trades", ""), **common),
-        "sink_trades_csv": lambda: run_trades_sink(bootstrap_servers=bootstrap, results_dir=str(cfg.results_dir),
-                                                   trades_topic=topics.get("trades", "trades"), **common),
-        "sink_candles_csv": lambda: run_candles_sink(bootstrap_servers=bootstrap, results_dir=str(cfg.results_dir),
-                                                     candles_topic=topics.get("candles", "candles"), **common),
-    }
+    def run(name: str):
+        return lambda: run_component(name, transport="kafka", bootstrap_servers=bootstrap, results_dir=results_dir,
+                                     serializer=serializer, streams=streams, interactive=False, max_seconds=20)
+
+    return {name: run(name) for name in COMPONENTS}
 
 
-COMPONENTS = ("generator_trades", "generator_orderbook", "processor_market", "sink_trades_csv", "sink_candles_csv")
+COMPONENTS = ("trade-generator", "orderbook-generator", "market-processor", "trades-sink", "candles-sink")
 
 
 def test_every_component_fails_fast_on_unreachable_bootstrap(tmp_path):
@@ -174,7 +166,7 @@ def test_component_missing_topic(name, bootstrap, unique_name, tmp_path):
 def test_processor_notebook_missing_topic_exits_non_zero_with_the_line(bootstrap, unique_name, tmp_path):
     missing = unique_name("missing")
     run = papermill("processor_market.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    trades_topic=missing, max_seconds=10)
+                    streams=f"trades={missing}", max_seconds=10)
     assert run.returncode != 0
     assert_mentions(run.stderr + run.stdout, f"topic(s) {missing} do not exist", "kafkalab topics create")
 
@@ -190,7 +182,7 @@ def test_cli_run_unknown_serializer_fails_before_starting_anything(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("name", ("generator_trades", "generator_orderbook", "processor_market"))
+@pytest.mark.parametrize("name", ("trade-generator", "orderbook-generator", "market-processor"))
 def test_component_unknown_serializer(name, bootstrap):
     with pytest.raises(ConfigError) as err:
         _components(bootstrap, serializer="xml")[name]()
@@ -213,7 +205,7 @@ def test_cli_run_unwritable_results_folder(bootstrap, tmp_path):
     assert_mentions(line, f"cannot write to results folder {results}", "KAFKALAB_RESULTS_DIR")
 
 
-@pytest.mark.parametrize("name", ("sink_trades_csv", "sink_candles_csv"))
+@pytest.mark.parametrize("name", ("trades-sink", "candles-sink"))
 def test_sink_unwritable_results_folder(name, bootstrap, tmp_path):
     with pytest.raises(LabError) as err:
         _components(bootstrap, str(blocked_dir(tmp_path)))[name]()
@@ -221,11 +213,11 @@ def test_sink_unwritable_results_folder(name, bootstrap, tmp_path):
 
 
 def test_generator_unwritable_acked_file(bootstrap, tmp_path):
-    from kafkalab.transports.kafka.generator import run_trade_generator
+    from kafkalab.pipeline.entry import run_component
 
-    cfg = lab_config.load(bootstrap_servers=bootstrap, results_dir=str(blocked_dir(tmp_path)))
     with pytest.raises(ConfigError) as err:
-        run_trade_generator(cfg, acked_csv="acked.csv", interactive=False, max_seconds=5)
+        run_component("trade-generator", bootstrap_servers=bootstrap, results_dir=str(blocked_dir(tmp_path)),
+                      acked_csv="acked.csv", interactive=False, max_seconds=5)
     assert_mentions(one_line(err.value), "acked.csv", "acked_csv")
 
 
@@ -238,11 +230,10 @@ def test_generator_unwritable_acked_file(bootstrap, tmp_path):
     ({"max_seconds": -1}, ("max_seconds",)),
 ])
 def test_generator_bad_parameters(kwargs, words, bootstrap):
-    from kafkalab.transports.kafka.generator import run_trade_generator
+    from kafkalab.pipeline.entry import run_component
 
     with pytest.raises(ConfigError) as err:
-        run_trade_generator(lab_config.load(bootstrap_servers=bootstrap), interactive=False,
-                            **{"max_seconds": 5, **kwargs})
+        run_component("trade-generator", bootstrap_servers=bootstrap, interactive=False, **{"max_seconds": 5, **kwargs})
     assert_mentions(one_line(err.value), *words)
 
 

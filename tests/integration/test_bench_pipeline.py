@@ -25,4 +25,7 @@ def test_quick_pipeline_bench_appends_rows(bootstrap, tmp_path):
     assert (loads.achieved_hz > 0).all() and loads.machine_cores.notna().all()
     assert (loads.trades_not_in_csv == 0).all()
     summary = table[table.kind == "max_sustained"]
-    assert len(summary) == 1 and summary.max_sustained_hz.iloc[0] >= 0
+    assert len(summary) == 1
+    # the summary is the best sustained load's achieved rate; 10 trades/s is sustained even on a busy machine
+    assert loads[loads.offered_hz == 10].sustained.all(), loads[["offered_hz", "sustained", "sink_lag_slope_per_s"]]
+    assert summary.max_sustained_hz.iloc[0] == loads[loads.sustained].achieved_hz.max() >= 9.0

@@ -14,6 +14,8 @@
    (ipykernel's parent poller calls os._exit) - the next run resumes from the CSV with
    nothing lost or doubled. (The runner and the compose wrapper therefore stop
    components through the stop file; see kafkalab.runtime.loop.)
+Every component process here is started by the pipeline launcher (kafkalab.pipeline.launcher),
+the same one `kafkalab run` and the benchmarks use.
 4. Fenced clients recover in place: a sink or the processor whose static group membership
    is taken over (as Kafka does by mistake when a coordinator fails over), and the processor
    whose transactional producer is fenced (fatal), rejoin / restart their clients and
@@ -23,8 +25,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -34,13 +34,16 @@ import pytest
 from confluent_kafka import IsolationLevel, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from kafkalab.transports.kafka import clients
+from kafkalab import config as lab_config
+from kafkalab.bench.accounting import candle_mismatches, ends_with_complete_line, generator_counters, read_rows, tally
+from kafkalab.bench.reliability import PipelineRun
 from kafkalab.core import serde
-from kafkalab.bench.reliability import (ComponentProc, PipelineRun, candle_mismatches, ends_with_complete_line,
-                                        generator_counters, read_rows, tally)
-from kafkalab.runtime.loop import kernel_pids
 from kafkalab.core.models import Trade, now_us
-from kafkalab.pipeline.runner import LagProbe
+from kafkalab.pipeline.launcher import ComponentProcess
+from kafkalab.pipeline.plan import ComponentSpec
+from kafkalab.runtime.params import CANDLES_SINK, MARKET_PROCESSOR, TRADE_GENERATOR, TRADES_SINK, ComponentParams
+from kafkalab.transports.kafka import clients
+from kafkalab.transports.kafka.lag import LagProbe
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -102,23 +105,24 @@ def test_kill_9_processor_and_sinks_mid_run_loses_and_doubles_nothing(bootstrap,
     run = PipelineRun.fresh(bootstrap, tmp_path / "results")
     run.create_topics()
     run.build(trade_rate_hz=150, seconds=22, book_rate_hz=10)
-    kills = [(5.0, "processor_market"), (9.0, "sink_trades_csv"), (13.0, "sink_candles_csv"),
-             (16.0, "processor_market")]
+    kills = [(5.0, MARKET_PROCESSOR), (9.0, TRADES_SINK), (13.0, CANDLES_SINK), (16.0, MARKET_PROCESSOR)]
     try:
         run.start(run.consumers)
-        time.sleep(3)  # consumers join their groups while their interpreters start
+        assert run.wait_consuming(120), f"the consumers did not own their partitions: {run.failed()}"
         run.start(run.generators)
         started = time.monotonic()
         for at, name in kills:
             while time.monotonic() - started < at:
                 assert not run.failed(), run.failed()
                 time.sleep(0.1)
-            run.procs[name].kill9()  # SIGKILL: no flush, no commit, maybe a torn line
+            run.procs[name].kill()  # SIGKILL: no flush, no commit, maybe a torn line
+            assert run.procs[name].returncode == -signal.SIGKILL
             run.procs[name].start()
         run.wait_generators(timeout_s=90)
         lags = run.drain(timeout_s=90)
-        assert lags and not any(lags.values()), f"not drained: {lags}; {run.failed()}"
-        codes = run.stop(run.consumers, signal.SIGTERM)
+        assert lags and not any(lags.values()), \
+            f"not drained: {lags}; {run.failed()}; processor said: {run.procs[MARKET_PROCESSOR].last_lines(6)}"
+        codes = run.stop(run.consumers)
         assert codes == {name: 0 for name in run.consumers}, (codes, run.failed())
         assert all(run.procs[n].returncode == 0 for n in run.generators), run.failed()
     finally:
@@ -129,7 +133,7 @@ def test_kill_9_processor_and_sinks_mid_run_loses_and_doubles_nothing(bootstrap,
     counts = tally(acked, trades)
     assert counts.lost == 0 and counts.duplicated == 0 and counts.unacked_stored == 0, counts
     assert len({(r["transport"], r["position"]) for r in trades}) == len(trades)
-    summary = generator_counters(run.procs["generator_trades"].output())
+    summary = generator_counters(run.procs[TRADE_GENERATOR].output())
     assert summary.get("acked") == counts.acked == counts.stored > 1000, (summary, counts)
 
     candles = read_rows(run.data_dir / "candles.csv")
@@ -141,11 +145,11 @@ def test_kill_9_processor_and_sinks_mid_run_loses_and_doubles_nothing(bootstrap,
         assert ends_with_complete_line(run.data_dir / name), name
 
     # clean final stop: nothing left open or uncommitted
-    for topic in (run.topics.candles, run.topics.book_features):
+    for topic in (run.topic("candles"), run.topic("book-features")):
         assert end_offsets(bootstrap, topic, True) == end_offsets(bootstrap, topic, False), \
             f"an open transaction on {topic} after the processor's clean stop"
-    committed_equals_written(bootstrap, run.groups.trades_sink, run.topics.trades, run.data_dir / "trades.csv")
-    assert LagProbe(bootstrap).lag(run.groups.candles_sink, [run.topics.candles, run.topics.book_features]) == 0
+    committed_equals_written(bootstrap, run.group(TRADES_SINK), run.topic("trades"), run.data_dir / "trades.csv")
+    assert LagProbe(bootstrap).lag(run.group(CANDLES_SINK), [run.topic("candles"), run.topic("book-features")]) == 0
     assert all(run.procs[n].starts == 1 + sum(1 for _, k in kills if k == n) for n in run.consumers)
     print(f"\nkill -9 x{len(kills)}: acked {counts.acked}, stored {counts.stored}, duplicated {counts.duplicated}, "
           f"lost {counts.lost}, candles {len(candles)}, book features {len(features)}")
@@ -164,11 +168,18 @@ def produce_trades(bootstrap: str, topic: str, first_id: int, n: int) -> None:
             producer.poll(0)
 
 
-def sink_proc(bootstrap: str, results: Path, topic: str, dlq: str, group: str) -> ComponentProc:
-    return ComponentProc("sink_trades_csv", {"bootstrap_servers": bootstrap, "results_dir": str(results),
-                                             "trades_topic": topic, "dead_letters_topic": dlq, "group_id": group,
-                                             "max_seconds": 120, "max_batch": 100},  # small batches: a signal
-                         results / "sink.log")                                          # lands mid-stream
+def launched(name: str, bootstrap: str, results: Path, label: str, mode: str = "python",
+             **params) -> ComponentProcess:
+    """One component through the pipeline launcher, its files under results/runs/<label>.*"""
+    config = lab_config.load(bootstrap_servers=bootstrap, results_dir=str(results), transport="kafka")
+    return ComponentProcess(ComponentSpec(name, ComponentParams(**params)), config, mode, label)
+
+
+def sink_proc(bootstrap: str, results: Path, topic: str, dlq: str, group: str, mode: str = "python",
+              label: str = "sink") -> ComponentProcess:
+    # small batches: a signal lands mid-stream
+    return launched(TRADES_SINK, bootstrap, results, label, mode, streams={"trades": topic, "dead-letters": dlq},
+                    group_id=group, max_seconds=600, max_batch=100)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -181,9 +192,9 @@ def test_signal_stops_a_sink_cleanly(sig, bootstrap, new_topic, group_id, tmp_pa
     try:
         wait_for(lambda: rows_in(csv_path) >= 1500 or not proc.running, 90, "the sink to write")
         proc.signal(sig)  # mid-stream: more records are still coming in
-        assert proc.wait(60) == 0, proc.output()[-2000:]
+        assert proc.wait(120) == 0, proc.output()[-2000:]
     finally:
-        proc.kill9()
+        proc.kill()
     assert f"{sig.name} received, stopping cleanly" in proc.output()
     assert ends_with_complete_line(csv_path)
     committed_equals_written(bootstrap, group_id, topic, csv_path)
@@ -192,16 +203,15 @@ def test_signal_stops_a_sink_cleanly(sig, bootstrap, new_topic, group_id, tmp_pa
 def test_sigterm_flushes_the_trade_generator(bootstrap, new_topic, tmp_path):
     topic = new_topic(3)
     acked_csv = tmp_path / "acked.csv"
-    proc = ComponentProc("generator_trades", {"bootstrap_servers": bootstrap, "serializer": "msgpack", "topic": topic,
-                                              "rate_hz": 2000, "max_seconds": 120, "acked_csv": str(acked_csv)},
-                         tmp_path / "gen.log")
+    proc = launched(TRADE_GENERATOR, bootstrap, tmp_path, "gen", serializer="msgpack", streams={"trades": topic},
+                    rate_hz=2000, max_seconds=600, acked_csv=str(acked_csv))
     proc.start()
     try:
         wait_for(lambda: rows_in(acked_csv) >= 2000 or not proc.running, 90, "acknowledged trades")
         proc.signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, proc.output()[-2000:]
+        assert proc.wait(120) == 0, proc.output()[-2000:]
     finally:
-        proc.kill9()
+        proc.kill()
     summary = generator_counters(proc.output())
     in_topic = sum(end_offsets(bootstrap, topic, False).values())
     acked = read_rows(acked_csv)
@@ -211,72 +221,63 @@ def test_sigterm_flushes_the_trade_generator(bootstrap, new_topic, tmp_path):
 
 # ---- 3. papermill ---------------------------------------------------------------------------------
 
-def papermill_sink(bootstrap: str, results: Path, topic: str, dlq: str, group: str, out: Path) -> subprocess.Popen:
-    args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "sink_trades_csv.ipynb"), str(out),
-            "--log-output", "--no-progress-bar", "-r", "bootstrap_servers", bootstrap, "-r", "results_dir", str(results),
-            "-r", "trades_topic", topic, "-r", "dead_letters_topic", dlq, "-r", "group_id", group,
-            "-p", "max_seconds", "120"]
-    log = (out.with_suffix(".log")).open("w")
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
-
-
+@pytest.mark.timeout(900)  # three kernels start one after the other; a loaded machine takes its time
 def test_papermill_stops(bootstrap, new_topic, group_id, tmp_path):
     topic, dlq = new_topic(3), new_topic(1, prefix="dlq")
     csv_path = tmp_path / "data" / "trades.csv"
     total = 0
-    procs: list[subprocess.Popen] = []
+    procs: list[ComponentProcess] = []
 
-    def start_batch(n: int, name: str) -> subprocess.Popen:
+    def start_batch(n: int, name: str) -> ComponentProcess:
         nonlocal total
         produce_trades(bootstrap, topic, total + 1, n)
         total += n
-        pm = papermill_sink(bootstrap, tmp_path, topic, dlq, group_id, tmp_path / f"{name}.ipynb")
-        procs.append(pm)
-        wait_for(lambda: rows_in(csv_path) >= total or pm.poll() is not None, 120, f"{name}: rows")
-        assert pm.poll() is None, (tmp_path / f"{name}.log").read_text()[-2000:]
-        return pm
+        proc = sink_proc(bootstrap, tmp_path, topic, dlq, group_id, mode="notebook", label=name)
+        procs.append(proc)
+        proc.start()
+        wait_for(lambda: rows_in(csv_path) >= total or not proc.running, 240, f"{name}: rows")
+        assert proc.running, proc.output()[-2000:]
+        return proc
 
     try:
         # a) SIGTERM to the kernel: the loop stops cleanly and papermill finishes normally
-        pm = start_batch(1000, "kernel-sigterm")
-        kernels = kernel_pids(pm.pid)
-        assert len(kernels) == 1
-        psutil.Process(kernels[0]).send_signal(signal.SIGTERM)
-        assert pm.wait(60) == 0, (tmp_path / "kernel-sigterm.log").read_text()[-2000:]
-        assert (tmp_path / "kernel-sigterm.ipynb").exists()
-        assert "SIGTERM received, stopping cleanly" in (tmp_path / "kernel-sigterm.log").read_text()
+        proc = start_batch(1000, "kernel-sigterm")
+        assert len(proc.component_pids()) == 1
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(240) == 0, proc.output()[-2000:]
+        assert proc.executed.exists()
+        assert "SIGTERM received, stopping cleanly" in proc.output()
         committed_equals_written(bootstrap, group_id, topic, csv_path)
 
-        # b) Ctrl-C to papermill: it interrupts the kernel (SIGINT), which stops cleanly
-        pm = start_batch(500, "papermill-sigint")
-        pm.send_signal(signal.SIGINT)
-        pm.wait(60)
-        assert "SIGINT received, stopping cleanly" in (tmp_path / "papermill-sigint.log").read_text()
+        # b) Ctrl-C to papermill: it interrupts the kernel (SIGINT), which stops cleanly; papermill
+        # then reports the interrupted cell and exits non-zero
+        proc = start_batch(500, "papermill-sigint")
+        proc.popen.send_signal(signal.SIGINT)
+        code = proc.wait(240)
+        assert code is not None, "papermill did not end after Ctrl-C"
+        assert "SIGINT received, stopping cleanly" in proc.output()
         committed_equals_written(bootstrap, group_id, topic, csv_path)
 
         # c) SIGTERM to papermill: no clean stop, but the kernel does not outlive it
-        pm = start_batch(500, "papermill-sigterm")
-        kernels = [psutil.Process(pid) for pid in kernel_pids(pm.pid)]
-        pm.send_signal(signal.SIGTERM)
-        pm.wait(30)
-        gone, alive = psutil.wait_procs(kernels, timeout=15)
+        proc = start_batch(500, "papermill-sigterm")
+        kernels = [psutil.Process(pid) for pid in proc.component_pids()]
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == -signal.SIGTERM
+        gone, alive = psutil.wait_procs(kernels, timeout=60)
         assert not alive, "the kernel outlived papermill"
 
         # the next run resumes after the last row: nothing lost, nothing doubled
         produce_trades(bootstrap, topic, total + 1, 500)
         total += 500
-        proc = sink_proc(bootstrap, tmp_path, topic, dlq, group_id)
+        proc = sink_proc(bootstrap, tmp_path, topic, dlq, group_id, label="resumed")
+        procs.append(proc)
         proc.start()
-        wait_for(lambda: rows_in(csv_path) >= total or not proc.running, 90, "the restarted sink")
-        proc.signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, proc.output()[-2000:]
+        wait_for(lambda: rows_in(csv_path) >= total or not proc.running, 120, "the restarted sink")
+        proc.request_stop()
+        assert proc.wait(120) == 0, proc.output()[-2000:]
     finally:
-        for pm in procs:
-            for pid in kernel_pids(pm.pid):
-                psutil.Process(pid).kill()
-            if pm.poll() is None:
-                pm.kill()
-                pm.wait(10)
+        for proc in procs:
+            proc.kill()
     rows = read_rows(csv_path)
     assert sorted(int(r["trade_id"]) for r in rows) == list(range(1, total + 1))
     committed_equals_written(bootstrap, group_id, topic, csv_path)

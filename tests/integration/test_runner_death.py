@@ -13,16 +13,18 @@ import time
 
 import psutil
 
-from kafkalab.pipeline.runner import LagProbe
+from kafkalab.transports.kafka.lag import LagProbe
 
 RUNNER = """
 import sys, time
 from kafkalab import config
-from kafkalab.pipeline.runner import Pipeline, PipelinePlan, PipelineTopics
-lab = config.load(bootstrap_servers=sys.argv[1], results_dir=sys.argv[2])
-pipeline = Pipeline(lab, PipelinePlan(seconds=0, trade_rate_hz=20, topics=PipelineTopics(trades=sys.argv[3])))
-pipeline.start(["generator_trades"])  # seconds=0: no bound of its own
-print(pipeline.processes["generator_trades"].popen.pid, flush=True)
+from kafkalab.pipeline.plan import PipelinePlan
+from kafkalab.pipeline.runner import Pipeline
+lab = config.load(bootstrap_servers=sys.argv[1], results_dir=sys.argv[2], transport="kafka")
+plan = PipelinePlan(seconds=0, shared={"streams": {"trades": sys.argv[3]}}, overrides={"trade-generator": {"rate_hz": 20}})
+pipeline = Pipeline(lab, plan)
+pipeline.start(["trade-generator"])  # seconds=0: no bound of its own
+print(pipeline.processes["trade-generator"].popen.pid, flush=True)
 time.sleep(600)
 """
 
@@ -43,5 +45,5 @@ def test_components_stop_by_themselves_when_their_runner_is_killed(bootstrap, ne
     papermill.wait(timeout=90)  # not our child (the runner's): no exit code here, the log tells
     log = (tmp_path / "runs" / "generator_trades.log").read_text()
     assert f"the process that started it (pid {runner.pid}) is gone, stopping cleanly" in log, log[-2000:]
-    assert "trade-generator: " in log.split("is gone, stopping cleanly", 1)[1]  # its summary: it finished
+    assert " trade-generator: trade-generator: produced=" in log.split("is gone, stopping cleanly", 1)[1]  # its summary
     assert "Error" not in log, log[-2000:]

@@ -24,7 +24,10 @@ def papermill(notebook: str, out: Path, **params) -> subprocess.CompletedProcess
     args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / notebook), str(out), "--log-output"]
     for name, value in params.items():
         args += ["-p", name, str(value)]
-    return subprocess.run(args, capture_output=True, text=True, timeout=200, cwd=ROOT)
+    run = subprocess.run(args, capture_output=True, text=True, timeout=200, cwd=ROOT)
+    # papermill reads every line of the parameters cell and knows every name passed
+    assert "Unable to parse line" not in run.stderr and "Passed unknown parameter" not in run.stderr, run.stderr[-2000:]
+    return run
 
 
 def read_all(bootstrap: str, topic: str) -> list:
@@ -42,7 +45,7 @@ def read_all(bootstrap: str, topic: str) -> list:
 def test_trade_generator_notebook(bootstrap, new_topic, tmp_path):
     topic = new_topic(3)
     run = papermill("generator_trades.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    results_dir=tmp_path, trades_topic=topic, rate_hz=100, max_messages=40, max_seconds=60,
+                    results_dir=tmp_path, streams=f"trades={topic}", rate_hz=100, max_messages=40, max_seconds=60,
                     serializer="avro", acked_csv="acked.csv", producer_settings="linger.ms=0,compression.type=zstd")
     assert run.returncode == 0, run.stderr[-3000:]
     records = read_all(bootstrap, topic)
@@ -57,7 +60,7 @@ def test_trade_generator_notebook(bootstrap, new_topic, tmp_path):
 def test_orderbook_generator_notebook(bootstrap, new_topic, tmp_path):
     topic = new_topic(3)
     run = papermill("generator_orderbook.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    orderbooks_topic=topic, rate_hz=20, max_messages=12, max_seconds=60, symbols="AAPL,TSLA")
+                    streams=f"orderbooks={topic}", rate_hz=20, max_messages=12, max_seconds=60, symbols="AAPL,TSLA")
     assert run.returncode == 0, run.stderr[-3000:]
     books = [serde.decode(m.value(), m.headers()) for m in read_all(bootstrap, topic)]
     assert len(books) == 12 and {b.symbol for b in books} == {"AAPL", "TSLA"}
@@ -65,31 +68,32 @@ def test_orderbook_generator_notebook(bootstrap, new_topic, tmp_path):
 
 
 def test_processor_notebook(bootstrap, new_topic, group_id, tmp_path):
-    names = dict(trades_topic=new_topic(3, prefix="tr"), orderbooks_topic=new_topic(3, prefix="ob"),
-                 candles_topic=new_topic(3, prefix="ca"), book_features_topic=new_topic(3, prefix="bf"),
-                 dead_letters_topic=new_topic(1, prefix="dl"))
+    names = {"trades": new_topic(3, prefix="tr"), "orderbooks": new_topic(3, prefix="ob"),
+             "candles": new_topic(3, prefix="ca"), "book-features": new_topic(3, prefix="bf"),
+             "dead-letters": new_topic(1, prefix="dl")}
     sim = MarketSimulator(seed=1)
     base = now_us() - 20_000_000
     trades = [sim.next_trade(base + i * 20_000) for i in range(150)]
     books = [sim.next_book(base + i * 200_000) for i in range(15)]
     with clients.producer(bootstrap) as producer:
-        for topic, records in ((names["trades_topic"], trades), (names["orderbooks_topic"], books)):
+        for topic, records in ((names["trades"], trades), (names["orderbooks"], books)):
             for record in records:
                 value, headers = serde.encode(record, "json")
                 producer.produce(topic, key=record.symbol.encode(), value=value, headers=headers)
     run = papermill("processor_market.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    group_id=group_id, idle_timeout_ms=300, max_seconds=12, **names)
+                    group_id=group_id, idle_timeout_ms=300, max_seconds=12,
+                    streams=",".join(f"{stream}={topic}" for stream, topic in names.items()))
     assert run.returncode == 0, run.stderr[-3000:]
-    candles = [serde.decode(m.value(), m.headers()) for m in read_all(bootstrap, names["candles_topic"])]
+    candles = [serde.decode(m.value(), m.headers()) for m in read_all(bootstrap, names["candles"])]
     expected = candles_of(trades)
     assert sorted((c.symbol, c.window_start_us, c.trade_count) for c in candles) == \
            [(c.symbol, c.window_start_us, c.trade_count) for c in expected]
-    assert read_all(bootstrap, names["book_features_topic"])
+    assert read_all(bootstrap, names["book-features"])
 
 
 def test_generator_notebook_fails_with_one_line_on_a_bad_serializer(bootstrap, new_topic, tmp_path):
     run = papermill("generator_trades.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    trades_topic=new_topic(1), serializer="xml", max_messages=5)
+                    streams=f"trades={new_topic(1)}", serializer="xml", max_messages=5)
     assert run.returncode != 0
     assert "unknown serializer 'xml'; choose one of json, msgpack, avro" in run.stderr
 
@@ -101,6 +105,6 @@ def test_generator_notebook_fails_with_one_line_on_a_bad_serializer(bootstrap, n
 def test_generator_notebook_fails_with_one_line_on_bad_producer_settings(bootstrap, new_topic, tmp_path,
                                                                          settings, words):
     run = papermill("generator_trades.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    trades_topic=new_topic(1), producer_settings=settings, max_messages=5)
+                    streams=f"trades={new_topic(1)}", producer_settings=settings, max_messages=5)
     assert run.returncode != 0
     assert words in run.stderr, run.stderr[-2000:]

@@ -28,7 +28,10 @@ def papermill(notebook: str, out: Path, **params) -> subprocess.CompletedProcess
     args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / notebook), str(out), "--log-output"]
     for name, value in params.items():
         args += ["-p", name, str(value)]
-    return subprocess.run(args, capture_output=True, text=True, timeout=200, cwd=ROOT)
+    run = subprocess.run(args, capture_output=True, text=True, timeout=200, cwd=ROOT)
+    # papermill reads every line of the parameters cell and knows every name passed
+    assert "Unable to parse line" not in run.stderr and "Passed unknown parameter" not in run.stderr, run.stderr[-2000:]
+    return run
 
 
 def rows(path: Path) -> list[dict]:
@@ -41,7 +44,7 @@ def test_sink_trades_notebook(bootstrap, new_topic, group_id, tmp_path):
     t0 = now_us()
     produce(bootstrap, topic, [Trade("BTC", i, 100.0 + i, 1.0, "buy", t0 + i, t0 + i) for i in range(1, 26)])
     run = papermill("sink_trades_csv.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    results_dir=tmp_path, group_id=group_id, trades_topic=topic, dead_letters_topic=dlq,
+                    results_dir=tmp_path, group_id=group_id, streams=f"trades={topic},dead-letters={dlq}",
                     max_messages=25, max_seconds=60)
     assert run.returncode == 0, run.stderr[-3000:]
     written = rows(tmp_path / "data" / "trades.csv")
@@ -56,8 +59,8 @@ def test_sink_candles_notebook(bootstrap, new_topic, group_id, tmp_path):
                                  for s in ("BTC", "ETH")])
     produce(bootstrap, features, [BookFeatures("BTC", t0, t0 + 1_000_000, 1.0, 0.1, 0.0, 2, 9, t0 + 1_000_000, now_us())])
     run = papermill("sink_candles_csv.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    results_dir=tmp_path, group_id=group_id, candles_topic=candles, book_features_topic=features,
-                    dead_letters_topic=dlq, max_messages=3, max_seconds=60)
+                    results_dir=tmp_path, group_id=group_id,
+                    streams=f"candles={candles},book-features={features},dead-letters={dlq}", max_messages=3, max_seconds=60)
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted(r["symbol"] for r in rows(tmp_path / "data" / "candles.csv")) == ["BTC", "ETH"]
     assert [r["last_sequence"] for r in rows(tmp_path / "data" / "book_features.csv")] == ["9"]
@@ -65,6 +68,6 @@ def test_sink_candles_notebook(bootstrap, new_topic, group_id, tmp_path):
 
 def test_sink_notebook_fails_with_one_line_on_a_missing_topic(bootstrap, group_id, tmp_path):
     run = papermill("sink_trades_csv.ipynb", tmp_path / "out.ipynb", bootstrap_servers=bootstrap,
-                    results_dir=tmp_path, group_id=group_id, trades_topic="no-such-topic-xyz", max_seconds=10)
+                    results_dir=tmp_path, group_id=group_id, streams="trades=no-such-topic-xyz", max_seconds=10)
     assert run.returncode != 0
     assert "no-such-topic-xyz do not exist" in run.stderr and "kafkalab topics create" in run.stderr

@@ -7,13 +7,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from contextlib import ExitStack
 
 import psutil
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.runtime.loop import Bounds, Component, Counters, run_component, run_loop, supervisor_alive, supervisor_token
+from kafkalab.runtime.loop import (Bounds, Component, Counters, ready_file, run_component, run_loop, supervisor_alive,
+                                   supervisor_token)
 from kafkalab.errors import ConfigError
 
 
@@ -77,6 +79,40 @@ def test_stop_file(tmp_path):
     assert component.counters["ticks"] >= 20 and component.events[-2:] == ["finish", "closed"]
 
 
+def test_ready_file_appears_after_setup_and_before_the_first_step(tmp_path):
+    stop = tmp_path / "c.stop"
+    seen = []
+    component = Ticker(on_tick=lambda c: seen.append(ready_file(stop).exists()))
+    assert not ready_file(stop).exists()
+    run_loop(component, Bounds(max_messages=3, stop_file=str(stop)))
+    assert ready_file(stop) == tmp_path / "c.stop.ready" and seen == [True, True, True]
+
+
+def test_headless_run_logs_start_progress_and_summary_with_the_component_name(capsys):
+    from kafkalab.runtime import logs
+
+    logs.configure()  # the current stdout: what pytest captures
+    run_component(Ticker(), interactive=False, max_messages=30, progress_every_s=0.005)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("INFO ticker: running (max_seconds 0, max_messages 30, stop_file -)"), lines
+    assert any(" INFO ticker: [" in line and "ticks=" in line for line in lines[1:-1]), lines  # progress
+    assert " INFO ticker: ticker: ticks=30 in " in lines[-1], lines
+    assert all(" ticker: " in line for line in lines)
+
+
+def test_rate_limiter_allows_once_per_period_and_key(monkeypatch):
+    from kafkalab.runtime import logs
+
+    now = [100.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: now[0])
+    limiter = logs.RateLimiter(5.0)
+    assert limiter.ready("a") and not limiter.ready("a") and limiter.ready("b")
+    now[0] += 4.9
+    assert not limiter.ready("a")
+    now[0] += 0.1
+    assert limiter.ready("a")
+
+
 def test_supervisor_token_names_this_process_and_a_reused_pid_is_not_it():
     pid, started = lab_config.supervisor({lab_config.ENV_SUPERVISOR: supervisor_token()})
     assert pid == os.getpid() and supervisor_alive(pid, started)
@@ -126,12 +162,13 @@ def test_widget_panel_starts_and_stops_the_loop_in_a_thread():
     from kafkalab.runtime.widgets import ComponentPanel
 
     component = Ticker()
-    panel = ComponentPanel(component, Bounds(max_seconds=30))
+    panel = ComponentPanel(component, lambda: run_loop(component, Bounds(max_seconds=30)))
     panel.start()
     assert panel.running and component.stop_requested is False
-    deadline = threading.Event()
-    while component.counters["ticks"] < 10 and not deadline.wait(0.01):
-        pass
+    deadline = time.monotonic() + 20
+    while component.counters["ticks"] < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert component.counters["ticks"] >= 10
     panel.stop(timeout_s=10)
     assert not panel.running and panel.error is None
     assert component.events[-2:] == ["finish", "closed"]

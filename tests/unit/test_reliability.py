@@ -1,11 +1,11 @@
-"""The pure parts of kafkalab.bench.reliability: counting, candle checks, the ack timeline."""
+"""kafkalab.bench.accounting: counting, candle checks against the oracle, the ack timeline."""
 
 from __future__ import annotations
 
 import time
 
-from kafkalab.bench.reliability import (AckWatch, candle_mismatches, generator_counters, generator_errors,
-                                        recompute_candles, tally)
+from kafkalab.bench.accounting import (AckWatch, candle_mismatches, generator_counters, generator_errors,
+                                       recompute_candles, tally)
 
 
 def trade(symbol: str, trade_id: int, ts: int, price: float, size: float = 1.0) -> dict:
@@ -52,7 +52,15 @@ def test_ack_watch_reads_only_complete_lines(tmp_path):
     watch.poll()
     assert watch.partitions() == {0, 1, 3}
     assert watch.all_acked_after(before, {1}) is not None and watch.all_acked_after(before, {0, 1}) is None
-    assert watch.longest_gap(before - 1, time.monotonic() + 1) > 0
+    assert watch.longest_gap(before - 1, time.monotonic() + 1) >= 1.0  # at least the second before `before`
+
+
+def test_longest_gap_is_the_longest_pause_between_acks_and_the_window_edges(tmp_path):
+    watch = AckWatch(tmp_path / "none.csv")
+    watch.events = [(10.0, 0), (12.5, 1), (13.0, 0)]
+    assert watch.longest_gap(9.0, 20.0) == 7.0  # the last ack at 13.0 until the end
+    assert watch.longest_gap(9.0, 14.0) == 2.5  # 10.0 -> 12.5
+    assert watch.longest_gap(10.5, 12.0) == 1.5  # no ack inside: the whole window
 
 
 def test_generator_log_parsing():

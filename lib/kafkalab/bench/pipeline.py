@@ -1,6 +1,6 @@
 """Experiment "pipeline": end-to-end latency of the real pipeline under load, and its limit.
 
-The five components run as their own papermill processes (kafkalab.pipeline.runner), on fresh
+The five components run as their own papermill processes (kafkalab.pipeline.launcher), on fresh
 topics with fresh consumer groups and a scratch results folder (deleted afterwards),
 so the application's topics and CSVs are not touched. The processor, both sinks and
 the order-book generator run for the whole experiment; the trade generator is started
@@ -58,7 +58,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +68,12 @@ from tqdm import tqdm
 from kafkalab.transports.kafka import clients
 from kafkalab.config import LabConfig
 from kafkalab.errors import LabError
-from kafkalab.pipeline.runner import (ComponentProcess, LagProbe, Pipeline, PipelineError, PipelineGroups, PipelinePlan,
-                      PipelineTopics)
+from kafkalab.pipeline.launcher import ComponentProcess, PipelineError
+from kafkalab.pipeline.plan import CONSUMERS, ComponentSpec, private_plan
+from kafkalab.pipeline.runner import NO_RESTARTS, Pipeline
+from kafkalab.runtime.params import CANDLES_SINK, MARKET_PROCESSOR, ORDERBOOK_GENERATOR, TRADE_GENERATOR, TRADES_SINK
+from kafkalab.transports.kafka.components import group_id
+from kafkalab.transports.kafka.lag import LagProbe
 from kafkalab.core.csvstore import CANDLES_COLUMNS, TRADES_COLUMNS
 from kafkalab.transports.kafka.sink import DEFAULT_MAX_BATCH, SINK_CONSUMER
 from kafkalab.transports.kafka.generator import rate_producer_defaults
@@ -207,39 +211,40 @@ class PipelineBench:
     """The long-running part of the pipeline plus a fresh trade generator per load."""
 
     def __init__(self, config: LabConfig, seconds: float):
-        tag = uuid.uuid4().hex[:8]
         self.scratch = Path(tempfile.mkdtemp(prefix="kafkalab-bench-pipeline-"))
         self.config = config.with_overrides(results_dir=str(self.scratch))
-        self.topics = PipelineTopics(*(f"bench-pipe-{tag}-{n}" for n in
-                                       ("trades", "orderbooks", "candles", "book-features", "dead-letters")))
-        self.groups = PipelineGroups(f"bench-pipe-{tag}-processor", f"bench-pipe-{tag}-sink-trades",
-                                     f"bench-pipe-{tag}-sink-candles")
         self.seconds = seconds
-        self.plan = PipelinePlan(seconds=seconds, topics=self.topics, groups=self.groups, extra={
-            "generator_orderbook": {"max_seconds": 0},  # runs for the whole experiment
+        self.plan = private_plan(f"bench-pipe-{uuid.uuid4().hex[:8]}", seconds, overrides={
+            ORDERBOOK_GENERATOR: {"max_seconds": 0},  # runs for the whole experiment
         })
-        self.pipeline = Pipeline(self.config, self.plan, echo=tqdm.write)
+        self.trades_topic = self.plan.shared_params.stream("trades")
+        self.candles_topic = self.plan.shared_params.stream("candles")
+        # No restarts: a component that dies invalidates the load's figures.
+        self.pipeline = Pipeline(self.config, self.plan, restart=NO_RESTARTS)
         self.lag = LagProbe(self.config.bootstrap_servers)
         self.trades = TailReader(self.config.data_dir / "trades.csv", TRADES_COLUMNS)
         self.candles = TailReader(self.config.data_dir / "candles.csv", CANDLES_COLUMNS)
         self.generator_runs = 0
 
     # -- set-up and tear-down -------------------------------------------------------------
+    def group(self, name: str) -> str:
+        return group_id(name, self.plan.params(name))
+
     def start(self) -> None:
-        clients.ensure_topics(self.config.bootstrap_servers, self.topics.specs())
+        self.pipeline.transport.prepare(self.config, self.plan.shared_params)
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.pipeline.start(["processor_market", "sink_trades_csv", "sink_candles_csv"])
+        self.pipeline.start(CONSUMERS)
         if not self.pipeline.wait_until_consuming(GENERATOR_START_S):
             raise PipelineError(f"the processor and sinks did not join their groups within {GENERATOR_START_S:g} s; "
                                 f"see the logs in {self.config.runs_dir}")
-        self.pipeline.start(["generator_orderbook"])
+        self.pipeline.start([ORDERBOOK_GENERATOR])
 
     def close(self, keep_scratch: bool) -> None:
         try:
             self.pipeline.stop_all()
         finally:
             try:
-                delete_topics_now(self.config.bootstrap_servers, list(vars(self.topics).values()))
+                delete_topics_now(self.config.bootstrap_servers, list(self.plan.shared_params.streams.values()))
             except Exception:  # the measurement's own error matters more
                 pass
             if not keep_scratch:
@@ -247,14 +252,11 @@ class PipelineBench:
 
     # -- one load ---------------------------------------------------------------------------
     def _generator(self, rate_hz: float, linger_ms: int, seconds: float) -> ComponentProcess:
-        base = next(s for s in self.plan.components(self.config) if s.name == "generator_trades")
         self.generator_runs += 1
-        spec = replace(base, parameters={**base.parameters, "rate_hz": rate_hz if rate_hz else "max",
-                                         "max_seconds": seconds, "producer_settings": f"linger.ms={linger_ms}"})
-        proc = ComponentProcess(spec, self.config)
-        proc.executed = self.config.runs_dir / f"generator_trades-{self.generator_runs}.ipynb"
-        proc.log_path = self.config.runs_dir / f"generator_trades-{self.generator_runs}.log"
-        return proc
+        params = self.plan.params(TRADE_GENERATOR).with_changes(
+            rate_hz=rate_hz if rate_hz else "max", max_seconds=seconds, producer_settings=f"linger.ms={linger_ms}")
+        return ComponentProcess(ComponentSpec(TRADE_GENERATOR, params), self.config,
+                                label=f"generator_trades-{self.generator_runs}")
 
     def measure(self, rate_hz: float, bar: tqdm, linger_ms: int | None = None,
                 seconds: float | None = None) -> LoadResult:
@@ -262,8 +264,8 @@ class PipelineBench:
         linger_ms = generator_linger_ms(rate_hz) if linger_ms is None else linger_ms
         self.trades.skip_to_end()
         self.candles.skip_to_end()
-        t = self.topics
-        before = sum(self.lag.end_offsets([t.trades]).values())
+        trades_topic = self.trades_topic
+        before = sum(self.lag.end_offsets([trades_topic]).values())
         generator = self._generator(rate_hz, linger_ms, seconds)
         generator.start()
         sink_lag, processor_lag = [], []
@@ -276,11 +278,11 @@ class PipelineBench:
                     generator.request_stop()
                     deadline = time.monotonic() + 60
                 now = time.monotonic()
-                produced = sum(self.lag.end_offsets([t.trades]).values()) - before
+                produced = sum(self.lag.end_offsets([trades_topic]).values()) - before
                 if produced > 0:
                     first_record_at = first_record_at or now
-                    sink = self.lag.lag(self.groups.trades_sink, [t.trades])
-                    proc = self.lag.lag(self.groups.processor, [t.trades])
+                    sink = self.lag.lag(self.group(TRADES_SINK), [trades_topic])
+                    proc = self.lag.lag(self.group(MARKET_PROCESSOR), [trades_topic])
                     sink_lag.append((now - first_record_at, sink))
                     processor_lag.append((now - first_record_at, proc))
                     bar.set_postfix_str(f"{_rate_label(rate_hz)}: {produced:,} trades, lag sink {sink:,} "
@@ -288,7 +290,7 @@ class PipelineBench:
                 time.sleep(LAG_SAMPLE_S)
         if generator.returncode != 0:
             raise PipelineError(generator.failure())
-        produced = sum(self.lag.end_offsets([t.trades]).values()) - before
+        produced = sum(self.lag.end_offsets([trades_topic]).values()) - before
         drain_s = self._drain(bar)
         trades = self.trades.read_new()
         return LoadResult(rate_hz, seconds, production_rate(trades), trades, self.candles.read_new(),
@@ -298,12 +300,11 @@ class PipelineBench:
     def _drain(self, bar: tqdm) -> float:
         """Seconds until the trades are fully processed and written (the book feed keeps going)."""
         start = time.monotonic()
-        t = self.topics
         # The processor commits the oldest record of an open window: once the trades stop,
         # its idle rule closes the last windows within a couple of seconds. Checked in
         # data-flow order, so the candles of those windows are counted by the next check.
-        checks = ((self.groups.processor, [t.trades]), (self.groups.trades_sink, [t.trades]),
-                  (self.groups.candles_sink, [t.candles]))
+        checks = ((self.group(MARKET_PROCESSOR), [self.trades_topic]), (self.group(TRADES_SINK), [self.trades_topic]),
+                  (self.group(CANDLES_SINK), [self.candles_topic]))
         while time.monotonic() - start < DRAIN_TIMEOUT_S:
             self._check()
             lags = [self.lag.lag(group, topics) for group, topics in checks]

@@ -3,8 +3,8 @@
 The experiment starts its OWN private 3-node cluster (ports from RELIABILITY_BASE_PORT,
 folder .run/reliability-cluster; it never touches a cluster a user runs), runs the whole
 pipeline - the two generators, the processor and the two sinks, each its own process
-started from the package's notebook entry points - at a high trade rate, and breaks
-brokers while it runs:
+started by the pipeline launcher (kafkalab.pipeline.launcher) - at a high trade rate, and
+breaks brokers while it runs:
 
     kill-one      kill -9 one broker, restart it after a while
     two-down      stop a second broker while the first is still down: one broker left,
@@ -12,7 +12,7 @@ brokers while it runs:
                   one back, then the other
 
 Each scenario is one pipeline run on fresh topics and groups. After the generators end,
-the run drains (every consumer group at lag 0), stops the consumers cleanly (SIGTERM)
+the run drains (every consumer group at lag 0), stops the consumers cleanly (stop file)
 and compares what the trade generator saw acknowledged (its acked-records file) with
 what the trades sink stored.
 
@@ -42,181 +42,114 @@ machine and versions):
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from kafkalab.transports.kafka import clients
+from kafkalab import config as lab_config
+from kafkalab.bench.accounting import AckWatch, candle_mismatches, generator_counters, generator_errors, read_rows, tally
 from kafkalab.config import LabConfig
-from kafkalab.pipeline.runner import LagProbe, PipelineGroups, PipelineTopics
+from kafkalab.pipeline.launcher import ComponentProcess, PipelineError
+from kafkalab.pipeline.plan import CONSUMERS, PipelinePlan, private_plan
+from kafkalab.pipeline.runner import NO_RESTARTS, Pipeline
+from kafkalab.runtime.params import GENERATORS, ORDERBOOK_GENERATOR, TRADE_GENERATOR
+from kafkalab.transports.kafka import clients
+from kafkalab.transports.kafka.components import group_id, input_topics
+from kafkalab.transports.kafka.lag import LagProbe
+from kafkalab.transports.kafka.plan import PLAN as KAFKA_PLAN
 
 RELIABILITY_BASE_PORT = 29092
-WINDOW_US = 1_000_000
-
-# One component per process, through the same entry points the notebooks call.
-COMPONENT_SCRIPT = r"""
-import json, sys
-from kafkalab import config
-kind, kw = sys.argv[1], json.loads(sys.argv[2])
-if kind in ("generator_trades", "generator_orderbook", "processor_market"):
-    cfg = config.load(bootstrap_servers=kw.pop("bootstrap_servers"), serializer=kw.pop("serializer", ""),
-                      results_dir=kw.pop("results_dir", ""))
-    if kind == "generator_trades":
-        from kafkalab.transports.kafka.generator import run_trade_generator as run
-    elif kind == "generator_orderbook":
-        from kafkalab.transports.kafka.generator import run_orderbook_generator as run
-    else:
-        from kafkalab.transports.kafka.processor import run_market_processor as run
-    run(cfg, interactive=False, **kw)
-elif kind == "sink_trades_csv":
-    from kafkalab.transports.kafka.sink import run_trades_sink
-    run_trades_sink(interactive=False, **kw)
-elif kind == "sink_candles_csv":
-    from kafkalab.transports.kafka.sink import run_candles_sink
-    run_candles_sink(interactive=False, **kw)
-else:
-    raise SystemExit(f"unknown component {kind}")
-"""
-
-
-# ---- component processes ------------------------------------------------------------------
-
-@dataclass
-class ComponentProc:
-    """One component as `python -c <entry point>`; its output goes to `log`."""
-
-    kind: str
-    kwargs: dict
-    log: Path
-    popen: subprocess.Popen | None = None
-    starts: int = 0
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("a") as out:
-            out.write(f"--- start {self.starts + 1} ---\n")
-            out.flush()
-            self.popen = subprocess.Popen([sys.executable, "-c", COMPONENT_SCRIPT, self.kind, json.dumps(self.kwargs)],
-                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.starts += 1
-
-    @property
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        return None if self.popen is None else self.popen.poll()
-
-    def signal(self, sig: signal.Signals) -> None:
-        if self.running:
-            self.popen.send_signal(sig)
-
-    def kill9(self) -> None:
-        if self.running:
-            self.popen.kill()
-            self.popen.wait(30)
-
-    def wait(self, timeout_s: float) -> int | None:
-        if self.popen is None:
-            return None
-        try:
-            return self.popen.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def output(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
 
 
 @dataclass
 class PipelineRun:
-    """The five components of one run, on their own topics, groups and results folder."""
+    """The five components of one run, on their own topics, groups and results folder, each
+    its own process through the pipeline launcher ("python" mode: no kernel start-up)."""
 
-    bootstrap: str
-    results_dir: Path
-    topics: PipelineTopics
-    groups: PipelineGroups
-    serializer: str = "json"
-    procs: dict[str, ComponentProc] = field(default_factory=dict)
+    config: LabConfig
+    tag: str
+    pipeline: Pipeline | None = None
 
     @classmethod
     def fresh(cls, bootstrap: str, results_dir: Path, tag: str = "", serializer: str = "json") -> "PipelineRun":
-        tag = tag or uuid.uuid4().hex[:8]
-        topics = PipelineTopics(*(f"rel-{tag}-{n}" for n in ("trades", "orderbooks", "candles", "book-features",
-                                                            "dead-letters")))
-        groups = PipelineGroups(f"rel-{tag}-processor", f"rel-{tag}-sink-trades", f"rel-{tag}-sink-candles")
-        return cls(bootstrap, Path(results_dir), topics, groups, serializer)
+        config = lab_config.load(bootstrap_servers=bootstrap, results_dir=str(results_dir), serializer=serializer,
+                                 transport="kafka")
+        return cls(config, f"rel-{tag or uuid.uuid4().hex[:8]}")
+
+    @property
+    def bootstrap(self) -> str:
+        return self.config.bootstrap_servers
 
     @property
     def data_dir(self) -> Path:
-        return self.results_dir / "data"
+        return self.config.data_dir
 
     @property
     def acked_csv(self) -> Path:
-        return self.results_dir / "acked.csv"
+        return self.config.results_dir / "acked.csv"
+
+    @property
+    def plan(self) -> PipelinePlan:
+        return self.pipeline.plan if self.pipeline is not None else private_plan(self.tag, 0)
+
+    def topic(self, stream: str) -> str:
+        return self.plan.shared_params.stream(stream)
+
+    def group(self, name: str) -> str:
+        return group_id(name, self.plan.params(name))
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self.plan.shared_params.streams.values())
 
     def create_topics(self) -> None:
-        clients.ensure_topics(self.bootstrap, self.topics.specs())
+        KAFKA_PLAN.prepare(self.config, self.plan.shared_params)
 
     def delete_topics(self) -> None:
         try:
-            clients.delete_topics(self.bootstrap, list(vars(self.topics).values()))
+            clients.delete_topics(self.bootstrap, self.topics)
         except Exception:  # best effort: a test that broke the cluster must still report its own failure
             pass
 
     def build(self, trade_rate_hz: float, seconds: float, book_rate_hz: float = 10.0,
               generator_extra: dict | None = None) -> None:
-        t, g, logs = self.topics, self.groups, self.results_dir / "logs"
-        common = {"bootstrap_servers": self.bootstrap, "serializer": self.serializer,
-                  "results_dir": str(self.results_dir)}
-        sink = {"bootstrap_servers": self.bootstrap, "results_dir": str(self.results_dir),
-                "dead_letters_topic": t.dead_letters}
-        specs = {
-            "processor_market": {**common, "group_id": g.processor, "trades_topic": t.trades,
-                                 "orderbooks_topic": t.orderbooks, "candles_topic": t.candles,
-                                 "book_features_topic": t.book_features, "dead_letters_topic": t.dead_letters},
-            "sink_trades_csv": {**sink, "group_id": g.trades_sink, "trades_topic": t.trades},
-            "sink_candles_csv": {**sink, "group_id": g.candles_sink, "candles_topic": t.candles,
-                                 "book_features_topic": t.book_features},
-            "generator_trades": {**common, "topic": t.trades, "rate_hz": trade_rate_hz, "max_seconds": seconds,
-                                 "acked_csv": str(self.acked_csv), **(generator_extra or {})},
-            "generator_orderbook": {**common, "topic": t.orderbooks, "rate_hz": book_rate_hz, "max_seconds": seconds},
-        }
-        self.procs = {name: ComponentProc(name, kw, logs / f"{name}.log") for name, kw in specs.items()}
+        plan = private_plan(self.tag, seconds, overrides={
+            TRADE_GENERATOR: {"rate_hz": trade_rate_hz, "acked_csv": str(self.acked_csv), **(generator_extra or {})},
+            ORDERBOOK_GENERATOR: {"rate_hz": book_rate_hz}})
+        # Restarts are the experiment's business here (a kill is part of the scenario), not a supervisor's.
+        self.pipeline = Pipeline(self.config, plan, mode="python", restart=NO_RESTARTS)
+
+    @property
+    def procs(self) -> dict[str, ComponentProcess]:
+        return self.pipeline.processes
 
     @property
     def consumers(self) -> list[str]:
-        return ["processor_market", "sink_trades_csv", "sink_candles_csv"]
+        return list(CONSUMERS)
 
     @property
     def generators(self) -> list[str]:
-        return ["generator_trades", "generator_orderbook"]
+        return list(GENERATORS)
 
     def start(self, names: Iterable[str] | None = None) -> None:
-        for name in names or [*self.consumers, *self.generators]:
-            self.procs[name].start()
+        self.pipeline.start([*self.consumers, *self.generators] if names is None else names)
+
+    def wait_consuming(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
+        """Until every consumer has set up and its group owns all its input partitions."""
+        return self.pipeline.wait_until_consuming(timeout_s, tick)
 
     def failed(self) -> list[str]:
-        """Components that exited with an error (one line each, with the end of their log)."""
+        """Components that exited with an error (one line each, with the end of their log); a
+        kill -9 the scenario did itself is not an error."""
         out = []
         for name, proc in self.procs.items():
             if proc.returncode not in (None, 0) and proc.returncode != -signal.SIGKILL:
-                tail = " | ".join(proc.output().strip().splitlines()[-3:])
-                out.append(f"{name} exited {proc.returncode}: {tail[-400:]}")
+                out.append(f"{name} exited {proc.returncode}: {proc.last_lines(3)[-400:]}")
         return out
 
     def wait_generators(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> None:
@@ -224,16 +157,11 @@ class PipelineRun:
         while any(self.procs[n].running for n in self.generators) and time.monotonic() < deadline:
             tick()
             time.sleep(0.2)
-        for name in self.generators:
-            if self.procs[name].running:  # over time: a clean stop first
-                self.procs[name].signal(signal.SIGTERM)
-                self.procs[name].wait(60)
+        self.stop([n for n in self.generators if self.procs[n].running])  # over time: a clean stop
 
     def lags(self, probe: LagProbe) -> dict[str, int]:
-        t, g = self.topics, self.groups
-        return {"processor_market": probe.lag(g.processor, [t.trades, t.orderbooks]),
-                "sink_trades_csv": probe.lag(g.trades_sink, [t.trades]),
-                "sink_candles_csv": probe.lag(g.candles_sink, [t.candles, t.book_features])}
+        return {name: probe.lag(self.group(name), input_topics(name, self.plan.params(name)))
+                for name in self.consumers}
 
     def drain(self, timeout_s: float, settle_s: float = 4.0) -> dict[str, int]:
         """Until every consumer group has committed all its input for `settle_s` in a row
@@ -255,151 +183,18 @@ class PipelineRun:
             time.sleep(0.5)
         return lags
 
-    def stop(self, names: Iterable[str] | None = None, sig: signal.Signals = signal.SIGTERM,
-             timeout_s: float = 60.0) -> dict[str, int | None]:
-        names = list(names or self.procs)
+    def stop(self, names: Iterable[str] | None = None, timeout_s: float = 60.0) -> dict[str, int | None]:
+        """A clean stop through each component's stop file; their exit codes (None: still running)."""
+        names = list(self.procs) if names is None else list(names)  # [] means none, not all
         for name in names:
-            self.procs[name].signal(sig)
-        return {name: self.procs[name].wait(timeout_s) for name in names}
+            self.procs[name].request_stop()
+        deadline = time.monotonic() + timeout_s
+        return {name: self.procs[name].wait(max(0.1, deadline - time.monotonic())) for name in names}
 
     def kill_all(self) -> None:
-        for proc in self.procs.values():
-            proc.kill9()
-
-
-# ---- what the files say ---------------------------------------------------------------------
-
-def read_rows(path: Path) -> list[dict]:
-    if not Path(path).exists():
-        return []
-    with Path(path).open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def ends_with_complete_line(path: Path) -> bool:
-    data = Path(path).read_bytes()
-    return data.endswith(b"\n")
-
-
-@dataclass(frozen=True)
-class Tally:
-    acked: int
-    stored: int
-    duplicated: int
-    lost: int
-    unacked_stored: int
-
-
-def tally(acked_rows: list[dict], stored_rows: list[dict]) -> Tally:
-    """Acknowledged records vs stored rows, by (symbol, trade_id)."""
-    acked = {(r["symbol"], int(r["trade_id"])) for r in acked_rows}
-    stored = Counter((r["symbol"], int(r["trade_id"])) for r in stored_rows)
-    return Tally(acked=len(acked), stored=sum(stored.values()),
-                 duplicated=sum(n - 1 for n in stored.values() if n > 1),
-                 lost=len(acked - set(stored)), unacked_stored=len(set(stored) - acked))
-
-
-def recompute_candles(trade_rows: list[dict]) -> dict[tuple[str, int], tuple]:
-    """(open, high, low, close, volume, count) per (symbol, 1 s event-time window)."""
-    windows: dict[tuple[str, int], list[tuple[int, int, float, float]]] = {}
-    for r in trade_rows:
-        ts = int(r["event_ts_us"])
-        windows.setdefault((r["symbol"], ts - ts % WINDOW_US), []).append(
-            (ts, int(r["trade_id"]), float(r["price"]), float(r["size"])))
-    out = {}
-    for key, items in windows.items():
-        items.sort()
-        prices = [p for _, _, p, _ in items]
-        out[key] = (prices[0], max(prices), min(prices), prices[-1], sum(s for *_, s in items), len(items))
-    return out
-
-
-def candle_mismatches(trade_rows: list[dict], candle_rows: list[dict]) -> list[str]:
-    """Windows whose stored candle is missing, doubled or differs from the recomputed one."""
-    expected = recompute_candles(trade_rows)
-    got = Counter((r["symbol"], int(r["window_start_us"])) for r in candle_rows)
-    problems = [f"{k}: {n} candles" for k, n in got.items() if n > 1]
-    problems += [f"{k}: no trades for this candle" for k in got if k not in expected]
-    problems += [f"{k}: missing candle" for k in expected if k not in got]
-    for r in candle_rows:
-        key = (r["symbol"], int(r["window_start_us"]))
-        if key not in expected:
-            continue
-        o, h, lo, c, volume, count = expected[key]
-        if (float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]), int(r["trade_count"])) != \
-                (o, h, lo, c, count) or abs(float(r["volume"]) - volume) > 1e-6 * max(1.0, volume):
-            problems.append(f"{key}: stored {r['open']},{r['high']},{r['low']},{r['close']},{r['volume']},"
-                            f"{r['trade_count']} != recomputed {expected[key]}")
-    return problems
-
-
-_COUNTERS = re.compile(r"trade-generator: (?P<counters>(?:\w+=-?\d+ ?)+)")
-
-
-def generator_counters(log_text: str) -> dict[str, int]:
-    """The trade generator's last counter line (its summary at the end of a clean run)."""
-    found = _COUNTERS.findall(log_text)
-    if not found:
-        return {}
-    return {k: int(v) for k, v in (item.split("=") for item in found[-1].split())}
-
-
-def generator_errors(log_text: str) -> list[str]:
-    """Distinct error lines the trade generator printed (counter lines left out)."""
-    lines = [l.strip() for l in log_text.splitlines() if l.startswith("trade-generator:") and not _COUNTERS.match(l)
-             and "running (" not in l]
-    return list(dict.fromkeys(l for l in lines if re.search(r"error|not delivered|NOT_ENOUGH|fail|unavailable", l, re.I)))
-
-
-# ---- acknowledgements as they happen --------------------------------------------------------
-
-class AckWatch:
-    """Tails the trade generator's acked-records file: when did each partition last see an ack?
-
-    The generator flushes that file every loop step, so a new row appears within
-    milliseconds of its acknowledgement; polling every ~0.2 s gives the ack timeline.
-    """
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._offset = 0
-        self._columns: list[str] | None = None
-        self.events: list[tuple[float, int]] = []  # (monotonic time seen, partition)
-
-    def poll(self) -> None:
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self._offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return
-        complete = chunk.rfind(b"\n") + 1
-        if not complete:
-            return
-        self._offset += complete
-        now = time.monotonic()
-        for line in chunk[:complete].decode().splitlines():
-            fields = line.split(",")
-            if self._columns is None:
-                self._columns = fields
-                continue
-            self.events.append((now, int(fields[self._columns.index("position")].split(":")[0])))
-
-    def partitions(self) -> set[int]:
-        return {p for _, p in self.events}
-
-    def all_acked_after(self, since: float, partitions: set[int]) -> float | None:
-        """The first time by which every partition in `partitions` had an ack after `since`."""
-        first: dict[int, float] = {}
-        for t, p in self.events:
-            if t > since and p in partitions and p not in first:
-                first[p] = t
-        return max(first.values()) if partitions and set(first) >= partitions else None
-
-    def longest_gap(self, start: float, end: float) -> float:
-        """The longest time without any acknowledgement between start and end."""
-        times = [start] + [t for t, _ in self.events if start < t < end] + [end]
-        return max(b - a for a, b in zip(times, times[1:]))
+        if self.pipeline is not None:
+            for proc in self.procs.values():
+                proc.kill()
 
 
 # ---- the scenarios -------------------------------------------------------------------------------
@@ -479,10 +274,10 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
     bootstrap = cluster.bootstrap_servers
     shutil.rmtree(Path(results_dir) / scenario, ignore_errors=True)  # files of an earlier run would mix in
     run = PipelineRun.fresh(bootstrap, Path(results_dir) / scenario, serializer=serializer)
-    run.create_topics()
-    topics = list(vars(run.topics).values())
-    # The generator runs until we stop it (SIGTERM, a clean stop) when the scenario is over.
+    # The generator runs until we stop it (a clean stop) when the scenario is over.
     run.build(trade_rate_hz, seconds=900, book_rate_hz=book_rate_hz)
+    run.create_topics()
+    topics = run.topics
     watch = AckWatch(run.acked_csv)
 
     def tick() -> None:
@@ -501,7 +296,8 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
     failures: list[str] = []
     try:
         run.start(run.consumers)
-        pause(3)
+        if not run.wait_consuming(120, tick):
+            raise ScenarioError("the processor and sinks did not own their input partitions within 120 s")
         run.start(run.generators)
         started = time.monotonic()
         _wait(lambda: len(watch.partitions()) >= 6, 90, "acknowledgements on every trades partition", tick)
@@ -540,16 +336,16 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
             isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
         pause(3)
         run_s = time.monotonic() - started
-        codes = run.stop(run.generators, signal.SIGTERM, timeout_s=clients.FLUSH_TIMEOUT_S + 30)
+        codes = run.stop(run.generators, timeout_s=clients.FLUSH_TIMEOUT_S + 30)
         watch.poll()
         gap = watch.longest_gap(warm, started + run_s)
         failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
         lags = run.drain(timeout_s=120)
         if not lags or any(lags.values()):
             failures.append(f"consumers not drained: {lags}")
-        codes = run.stop(run.consumers, signal.SIGTERM)
+        codes = run.stop(run.consumers)
         failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
-    except ScenarioError as exc:
+    except (ScenarioError, PipelineError) as exc:
         failures.append(str(exc))
         run_s, gap = 0.0, 0.0
     finally:
@@ -563,7 +359,7 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
     trades = read_rows(run.data_dir / "trades.csv")
     counts = tally(read_rows(run.acked_csv), trades)
     problems = candle_mismatches(trades, read_rows(run.data_dir / "candles.csv"))
-    log = run.procs["generator_trades"].output()
+    log = run.procs[TRADE_GENERATOR].output()
     summary = generator_counters(log)
     errors = generator_errors(log)
     result = ScenarioResult(

@@ -41,27 +41,31 @@ session* (jupyter_client uses start_new_session=True). So:
   KAFKALAB_SUPERVISOR and the loop, at each stop-file check, stops cleanly once that
   process is gone (`supervisor_alive`).
 
-Progress: headless runs print one counter line every `progress_every_s` seconds
-(a log line reads well in papermill output and in `docker logs`); interactive runs
-show live counters in the widgets (see kafkalab.runtime.widgets).
+Readiness: once setup() is done (clients connected, files open) the loop writes
+`<stop_file>.ready`, so a launcher knows the component is up without asking the transport.
+
+Progress: headless runs log one counter line every `progress_every_s` seconds
+(kafkalab.runtime.logs: it reads well in papermill output and in `docker logs`);
+interactive runs show live counters in the widgets (see kafkalab.runtime.widgets).
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from kafkalab import config
 from kafkalab.errors import ConfigError
+from kafkalab.runtime.logs import RateLimiter, log
 
 STOP_FILE_CHECK_S = 0.5
+READY_SUFFIX = ".ready"
 DEFAULT_PROGRESS_EVERY_S = 5.0
 
 
@@ -174,7 +178,7 @@ def _install_signal_handlers(component: Component) -> Callable[[], None]:
         return lambda: None  # signal.signal only works in the main thread
 
     def handler(signum, _frame) -> None:
-        print(f"{component.name}: {signal.Signals(signum).name} received, stopping cleanly", flush=True)
+        log(component.name).info(f"{signal.Signals(signum).name} received, stopping cleanly")
         component.stop()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -186,16 +190,9 @@ def _install_signal_handlers(component: Component) -> Callable[[], None]:
     return restore
 
 
-def _ticker(every_s: float) -> Iterator[bool]:
-    """Yields True once every `every_s` seconds (monotonic), else False."""
-    due = time.monotonic() + every_s
-    while True:
-        now = time.monotonic()
-        if now >= due:
-            due = now + every_s
-            yield True
-        else:
-            yield False
+def ready_file(stop_file: str | Path) -> Path:
+    """Where the loop reports that setup() is done: `<stop_file>.ready`."""
+    return Path(f"{stop_file}{READY_SUFFIX}")
 
 
 def run_loop(component: Component, bounds: Bounds = Bounds(), *,
@@ -213,25 +210,21 @@ def run_loop(component: Component, bounds: Bounds = Bounds(), *,
         with ExitStack() as stack:
             component.bounds = bounds  # a step that works in batches may look at the bounds
             component.setup(stack)
+            if stop_file is not None:
+                ready_file(stop_file).touch()
             component.started_at, component.stopped_at = time.monotonic(), None
             deadline = component.started_at + bounds.max_seconds if bounds.max_seconds else None
-            report = _ticker(progress_every_s)
-            check_file = _ticker(STOP_FILE_CHECK_S)
+            report, check_file = RateLimiter(progress_every_s), RateLimiter(STOP_FILE_CHECK_S)
+            report.ready(), check_file.ready()  # the first report is due one period from now
             while not component.stop_requested:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 if bounds.max_messages and component.message_count() >= bounds.max_messages:
                     break
-                if next(check_file):
-                    if stop_file is not None and stop_file.exists():
-                        print(f"{component.name}: stop file {stop_file} found, stopping cleanly", flush=True)
-                        break
-                    if supervisor is not None and not supervisor_alive(*supervisor):
-                        print(f"{component.name}: the process that started it (pid {supervisor[0]}) is gone, "
-                              f"stopping cleanly", flush=True)
-                        break
+                if check_file.ready() and _told_to_stop(component, stop_file, supervisor):
+                    break
                 component.step()
-                if progress is not None and next(report):
+                if progress is not None and report.ready():
                     progress(_progress_line(component))
             component.finish()
             component.stopped_at = time.monotonic()
@@ -242,8 +235,18 @@ def run_loop(component: Component, bounds: Bounds = Bounds(), *,
     return component.counters.snapshot()
 
 
+def _told_to_stop(component: Component, stop_file: Path | None, supervisor: tuple[int, float] | None) -> bool:
+    if stop_file is not None and stop_file.exists():
+        log(component.name).info(f"stop file {stop_file} found, stopping cleanly")
+        return True
+    if supervisor is not None and not supervisor_alive(*supervisor):
+        log(component.name).info(f"the process that started it (pid {supervisor[0]}) is gone, stopping cleanly")
+        return True
+    return False
+
+
 def _progress_line(component: Component) -> str:
-    return f"[{component.elapsed_s:7.1f} s] {component.name}: {component.counters!r}"
+    return f"[{component.elapsed_s:7.1f} s] {component.counters!r}"
 
 
 def run_component(component: Component, *, interactive: bool | None = None,
@@ -262,20 +265,18 @@ def run_component(component: Component, *, interactive: bool | None = None,
     if interactive is None:
         interactive = config.in_jupyter_server()
     if interactive:
+        # widgets imports nothing from here (no import cycle): it is handed the loop to run.
         from kafkalab.runtime.widgets import ComponentPanel
 
-        panel = ComponentPanel(component, bounds)
+        panel = ComponentPanel(component, lambda: run_loop(component, bounds, progress=None))
         panel.show()
         return panel
 
-    def echo(line: str) -> None:
-        print(line, flush=True)
-
-    echo(f"{component.name}: running (max_seconds={bounds.max_seconds:g}, "
-         f"max_messages={bounds.max_messages}, stop_file={bounds.stop_file or '-'})")
-    counters = run_loop(component, bounds, progress_every_s=progress_every_s, progress=echo)
-    echo(f"{component.summary()} in {component.elapsed_s:.1f} s")
-    sys.stdout.flush()
+    report = log(component.name)
+    report.info(f"running (max_seconds {bounds.max_seconds:g}, max_messages {bounds.max_messages}, "
+                f"stop_file {bounds.stop_file or '-'})")
+    counters = run_loop(component, bounds, progress_every_s=progress_every_s, progress=report.info)
+    report.info(f"{component.summary()} in {component.elapsed_s:.1f} s")
     return counters
 
 

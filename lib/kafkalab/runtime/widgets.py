@@ -4,25 +4,28 @@ The loop runs in a background thread (signal handlers are not installed there: t
 kernel keeps its own), so the notebook stays responsive; Stop asks the loop to end
 cleanly (flush, commit, close) and the counters keep their final values. Start again
 runs a fresh loop (new clients) with the same bounds.
+
+The panel is handed the loop to run (`run`), so this module imports nothing from
+kafkalab.runtime.loop, which decides between the panel and a headless run.
 """
 
 from __future__ import annotations
 
 import threading
 import traceback
+from typing import Callable
 
 import ipywidgets as widgets
 from IPython.display import display
-
-from kafkalab.runtime.loop import Bounds, Component, run_loop
 
 REFRESH_S = 0.5
 
 
 class ComponentPanel:
-    def __init__(self, component: Component, bounds: Bounds = Bounds()) -> None:
+    def __init__(self, component, run: Callable[[], object]) -> None:
+        """`component`: a kafkalab.runtime.loop.Component; `run`: runs its loop to the end."""
         self.component = component
-        self.bounds = bounds
+        self.run = run
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
@@ -59,7 +62,7 @@ class ComponentPanel:
 
     def _run(self) -> None:
         try:
-            run_loop(self.component, self.bounds, progress=None)
+            self.run()
         except BaseException as exc:  # shown in the panel; the kernel must keep running
             self.error = exc
             traceback.print_exc()
