@@ -1,11 +1,18 @@
 """Benchmarks: `kafkalab bench <experiment>` appends rows to results/bench/<experiment>.csv.
 
 Each experiment module registers a function `run(config, quick: bool) -> int` here.
+`all` runs every experiment's full grid (`make bench`); `report-set` runs the bounded set
+the report needs, each experiment's --quick grid (part of `make run`). Like `kafkalab run`,
+a benchmark that needs the lab's cluster starts the local one when nothing answers, and
+stops at the end only what it started.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from kafkalab.config import LabConfig
 from kafkalab.errors import ConfigError
@@ -22,14 +29,61 @@ EXPERIMENTS: dict[str, str] = {
     "pipeline": "pipeline",
     "reliability": "reliability",  # broker loss on its own private cluster
 }
+# Experiments that start a private cluster of their own and never touch the lab's.
+OWN_CLUSTER = frozenset({"replication", "reliability"})
+# What the report shows, in the order it is measured: each experiment's --quick grid.
+# Transports (Part 3) are measured where their benchmark is registered.
+REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
+                               "pipeline", "replication", "transports")
+REPORT_SET_NAME = "report-set"
 
 
-def run_experiment(config: LabConfig, name: str, quick: bool = False) -> int:
-    names = list(EXPERIMENTS) if name == "all" else [name]
-    unknown = [n for n in names if n not in EXPERIMENTS]
-    if unknown:
-        raise ConfigError(f"unknown experiment {unknown[0]!r}; choose one of: all, {', '.join(EXPERIMENTS)}")
-    for n in names:
-        module = importlib.import_module(f".{EXPERIMENTS[n]}", __name__)
-        module.run(config, quick=quick)
+def selected(name: str) -> tuple[list[str], bool]:
+    """The experiments a name stands for, and whether they run their --quick grid."""
+    if name == "all":
+        return list(EXPERIMENTS), False
+    if name == REPORT_SET_NAME:
+        return [n for n in REPORT_SET if n in EXPERIMENTS], True
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; choose one of: all, {REPORT_SET_NAME}, {', '.join(EXPERIMENTS)}")
+    return [name], False
+
+
+def run_experiment(config: LabConfig, name: str, quick: bool = False, echo: Callable[[str], None] = print) -> int:
+    names, set_quick = selected(name)
+    quick = quick or set_quick
+    started = time.monotonic()
+    with lab_cluster(config, echo, needed=any(n not in OWN_CLUSTER for n in names)):
+        for i, n in enumerate(names, 1):
+            if len(names) > 1:
+                echo(f"bench [{i}/{len(names)}] {n}{' --quick' if quick else ''} "
+                     f"({time.monotonic() - started:,.0f} s so far)")
+            module = importlib.import_module(f".{EXPERIMENTS[n]}", __name__)
+            module.run(config, quick=quick)
+    if len(names) > 1:
+        echo(f"bench {name}: {len(names)} experiment(s) in {time.monotonic() - started:,.0f} s")
     return 0
+
+
+@contextmanager
+def lab_cluster(config: LabConfig, echo: Callable[[str], None], needed: bool = True) -> Iterator[None]:
+    """The lab's cluster for the duration: started here (and stopped after) only if nothing answered."""
+    from kafkalab.transports.kafka import clients
+    from kafkalab.transports.kafka.cluster import LocalCluster
+
+    started = None
+    if needed:
+        try:
+            clients.require_reachable(config.bootstrap_servers, timeout_s=5.0)
+        except clients.KafkaUnavailable:
+            if config.bootstrap_servers != config.cluster.bootstrap_servers:
+                raise  # not the local cluster: not ours to start; the message says what to check
+            echo(f"no Kafka at {config.bootstrap_servers}; starting the local cluster (stopped again at the end)")
+            started = LocalCluster(config.cluster, echo=echo)
+            started.up()
+    try:
+        yield
+    finally:
+        if started is not None:
+            echo("stopping the local cluster this benchmark started")
+            started.down()

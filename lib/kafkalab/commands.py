@@ -1,0 +1,15 @@
+"""The `kafkalab` subcommands and what each does, as data.
+
+cli.py builds its parser help from this table and the report lists the commands from it,
+so the report never imports the CLI (which imports the report).
+"""
+
+from __future__ import annotations
+
+COMMAND_HELP: dict[str, str] = {
+    "cluster": "the local 3-node Kafka cluster",
+    "topics": "the application's topics",
+    "run": "run the whole pipeline for a bounded time",
+    "bench": "run a benchmark experiment into results/bench/ (`all`: every one; `report-set`: what the report needs)",
+    "report": "execute report.ipynb on results/ and render report.html",
+}
