@@ -15,7 +15,7 @@ from kafkalab.report.figures import clients, load, replication, scaling, seriali
 from kafkalab.report.figures import pipeline as pipeline_figures
 from kafkalab.report.figures import profiles as profile_figures
 from kafkalab.report.figures.common import apply
-from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.market import MarketSimulator
 from kafkalab.core.windowing import candles_of
 
 T0 = 1_736_173_800_000_000
