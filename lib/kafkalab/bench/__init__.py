@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Callable, ContextManager, Iterator
 
 from kafkalab.config import LabConfig
 from kafkalab.errors import ConfigError
@@ -65,22 +65,36 @@ def run_experiment(config: LabConfig, name: str, quick: bool = False, echo: Call
     return 0
 
 
+def lab_cluster(config: LabConfig, echo: Callable[[str], None], needed: bool = True) -> ContextManager[None]:
+    """The lab's cluster for the duration: started (and stopped after) only if nothing answered.
+
+    The Kafka transport plan's broker() does exactly that once it is in this checkout; until
+    then a local version of it.
+    """
+    if not needed:
+        return nullcontext()
+    from kafkalab.pipeline.plan import transport_plan
+
+    try:
+        return transport_plan("kafka").broker(config, echo)
+    except ConfigError:
+        return _local_cluster_if_none_answers(config, echo)
+
+
 @contextmanager
-def lab_cluster(config: LabConfig, echo: Callable[[str], None], needed: bool = True) -> Iterator[None]:
-    """The lab's cluster for the duration: started here (and stopped after) only if nothing answered."""
+def _local_cluster_if_none_answers(config: LabConfig, echo: Callable[[str], None]) -> Iterator[None]:
     from kafkalab.transports.kafka import clients
     from kafkalab.transports.kafka.cluster import LocalCluster
 
     started = None
-    if needed:
-        try:
-            clients.require_reachable(config.bootstrap_servers, timeout_s=5.0)
-        except clients.KafkaUnavailable:
-            if config.bootstrap_servers != config.cluster.bootstrap_servers:
-                raise  # not the local cluster: not ours to start; the message says what to check
-            echo(f"no Kafka at {config.bootstrap_servers}; starting the local cluster (stopped again at the end)")
-            started = LocalCluster(config.cluster, echo=echo)
-            started.up()
+    try:
+        clients.require_reachable(config.bootstrap_servers, timeout_s=5.0)
+    except clients.KafkaUnavailable:
+        if config.bootstrap_servers != config.cluster.bootstrap_servers:
+            raise  # not the local cluster: not ours to start; the message says what to check
+        echo(f"no Kafka at {config.bootstrap_servers}; starting the local cluster (stopped again at the end)")
+        started = LocalCluster(config.cluster, echo=echo)
+        started.up()
     try:
         yield
     finally:

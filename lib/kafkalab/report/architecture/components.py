@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafkalab.core import models
+from kafkalab.core.streams import STREAM_TYPES
 from kafkalab.report.architecture.names import BOOK_FEATURES_CSV, CANDLES_CSV, TRADES_CSV, csv_path
 from kafkalab.report.markdown import code, md_table
 from kafkalab.transports.kafka import topics
@@ -52,9 +52,5 @@ def components_table() -> str:
     return md_table(["component (notebook)", "reads", "writes", "task"], rows)
 
 
-MESSAGE_OF_TOPIC = {
-    topics.TRADES: models.Trade,
-    topics.ORDERBOOKS: models.OrderBook,
-    topics.CANDLES: models.Candle,
-    topics.BOOK_FEATURES: models.BookFeatures,
-}
+# The Kafka topics are named after the streams, so a topic's message type is its stream's.
+MESSAGE_OF_TOPIC = STREAM_TYPES
