@@ -255,6 +255,13 @@ def test_the_catalog_names_each_table_once_in_a_known_section():
     # Every experiment named is one `kafkalab bench` knows (transports: registered by its own module).
     unknown = {t.experiment for t in catalog.TABLES} - set(EXPERIMENTS) - {"transports"}
     assert not unknown, unknown
+    # `make run` runs the report-set: it must produce every table the report shows.
+    from kafkalab.bench import REPORT_SET, selected
+
+    assert {t.experiment for t in catalog.TABLES} <= set(REPORT_SET)
+    names, quick = selected("report-set")
+    assert quick and names == [n for n in REPORT_SET if n in EXPERIMENTS]
+    assert selected("all") == (list(EXPERIMENTS), False) and selected("scaling") == (["scaling"], False)
     assert catalog.command_for("deepdive_keys") == "kafkalab bench deepdives"
     assert catalog.command_for("scaling_timeline") == "kafkalab bench scaling"
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Callable, ContextManager, Iterator
 
 from kafkalab.config import LabConfig
-from kafkalab.errors import ConfigError
+from kafkalab.errors import ConfigError, LabError
 
 # experiment name -> module under kafkalab.bench that has `run(config, quick)`
 EXPERIMENTS: dict[str, str] = {
@@ -53,15 +53,23 @@ def run_experiment(config: LabConfig, name: str, quick: bool = False, echo: Call
     names, set_quick = selected(name)
     quick = quick or set_quick
     started = time.monotonic()
+    failed: list[str] = []
     with lab_cluster(config, echo, needed=any(n not in OWN_CLUSTER for n in names)):
         for i, n in enumerate(names, 1):
-            if len(names) > 1:
-                echo(f"bench [{i}/{len(names)}] {n}{' --quick' if quick else ''} "
-                     f"({time.monotonic() - started:,.0f} s so far)")
-            module = importlib.import_module(f".{EXPERIMENTS[n]}", __name__)
-            module.run(config, quick=quick)
-    if len(names) > 1:
-        echo(f"bench {name}: {len(names)} experiment(s) in {time.monotonic() - started:,.0f} s")
+            if len(names) == 1:
+                importlib.import_module(f".{EXPERIMENTS[n]}", __name__).run(config, quick=quick)
+                return 0
+            echo(f"bench [{i}/{len(names)}] {n}{' --quick' if quick else ''} "
+                 f"({time.monotonic() - started:,.0f} s so far)")
+            try:
+                importlib.import_module(f".{EXPERIMENTS[n]}", __name__).run(config, quick=quick)
+            except LabError as exc:  # one experiment's failure must not cost the others' tables
+                echo(f"bench {n} failed: {exc}; going on with the next experiment")
+                failed.append(n)
+    done = f"{len(names) - len(failed)} of {len(names)} experiment(s) in {time.monotonic() - started:,.0f} s"
+    if failed:
+        raise LabError(f"bench {name}: {done}; failed: {', '.join(failed)} (their messages are above)")
+    echo(f"bench {name}: {done}")
     return 0
 
 

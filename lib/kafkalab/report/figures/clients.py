@@ -36,7 +36,9 @@ def _producer_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def plot_producer_ratios(frame: pd.DataFrame) -> Figure:
     rows = _producer_frame(frame)
     order = list(dict.fromkeys(rows.sort_values(["record_bytes"], kind="stable")["row"]))
-    clients = [s for s in dict.fromkeys(rows["series"]) if s != "java"]
+    # A client with no ratio in any cell (e.g. a variant the --quick grid skips) gets no empty panel.
+    clients = [s for s in dict.fromkeys(rows["series"]) if s != "java"
+               and rows.loc[rows["series"] == s, "ratio_to_java"].notna().any()]
     fig = Figure(figsize=(4.6 * len(clients) + 1.5, max(0.42 * len(order) + 1.8, 3.4)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(clients), sharey=True))
     image = None

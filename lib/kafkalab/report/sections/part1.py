@@ -193,7 +193,7 @@ def show_run(res: results.Results) -> None:
     table = runs.component_runs(res.results_dir)
     if table is None:
         if res.trades is None:
-            _missing_data("results/runs/<component>.ipynb and results/data/*.csv (no pipeline run yet)")
+            _missing_data("results/runs/*.ipynb and results/data/*.csv (no pipeline run yet)")
         return
     rows = [[code(r.component), str(r.start_time or "")[:19].replace("T", " "),
              f"{r.duration_s:,.1f} s" if pd.notna(r.duration_s) else "", "**failed**" if r.failed else "ok",
@@ -216,10 +216,11 @@ def show_prices(res: results.Results) -> None:
 
 def show_latency(res: results.Results) -> None:
     missing = [n for n in results.STREAMS if res.pipeline.get(n) is None]
+    if len(missing) == len(results.STREAMS):
+        _missing_data("results/data/*.csv")
+        return
     for name in missing:
         _missing_data(_data_file(name))
-    if len(missing) == len(results.STREAMS):
-        return
     guarded("the latency CDF", lambda: (figures.plot_latency_cdf(res.pipeline), figures.caption_latency(res.pipeline)))
 
 
