@@ -93,7 +93,7 @@ def plot_latency_cdf(frames: dict[str, pd.DataFrame | None]) -> Figure:
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("latency until the row is in the CSV (ms, log scale)")
     ax.set_ylabel("fraction of records ≤ latency")
-    ax.set_title("End-to-end latency per stream (CDF): candles from their window's end and from the processor")
+    ax.set_title("End-to-end latency per stream (CDF)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return fig
