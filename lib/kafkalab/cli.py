@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help=COMMAND_HELP["report"])
     report.set_defaults(func=_report)
+
+    from kafkalab.deploy.cli import add_k8s_commands
+
+    add_k8s_commands(sub)
     return parser
 
 
