@@ -102,7 +102,11 @@ def _local_cluster_if_none_answers(config: LabConfig, echo: Callable[[str], None
             raise  # not the local cluster: not ours to start; the message says what to check
         echo(f"no Kafka at {config.bootstrap_servers}; starting the local cluster (stopped again at the end)")
         started = LocalCluster(config.cluster, echo=echo)
-        started.up()
+        try:
+            started.up()
+        except BaseException:  # a start that failed half way must not leave nodes running
+            started.down()
+            raise
     try:
         yield
     finally:
