@@ -25,7 +25,7 @@ from kafkalab.report import runs
 US_PER_MS = 1_000
 US_PER_S = 1_000_000
 
-# stream name -> CSV file under results/data (names as kafkalab.transports.kafka.sink writes them)
+# stream name -> CSV file under results/data (the names kafkalab.core.csvstore declares)
 PIPELINE_FILES: dict[str, str] = {
     "trades": "trades.csv",
     "candles": "candles.csv",

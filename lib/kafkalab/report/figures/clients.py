@@ -39,6 +39,9 @@ def plot_producer_ratios(frame: pd.DataFrame) -> Figure:
     # A client with no ratio in any cell (e.g. a variant the --quick grid skips) gets no empty panel.
     clients = [s for s in dict.fromkeys(rows["series"]) if s != "java"
                and rows.loc[rows["series"] == s, "ratio_to_java"].notna().any()]
+    if not clients:
+        raise ValueError("no ratio to Java in this run: Kafka's ProducerPerformance gave no result "
+                         "(the absolute rates follow)")
     fig = Figure(figsize=(4.6 * len(clients) + 1.5, max(0.42 * len(order) + 1.8, 3.4)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(clients), sharey=True))
     image = None
