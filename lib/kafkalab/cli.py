@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--kill", action="store_true", help="kill -9 instead of a controlled shutdown")
     cluster.set_defaults(func=_cluster)
 
+    from kafkalab.transports.rabbitmq.cli import add_rabbitmq_commands
+
+    add_rabbitmq_commands(sub)
+
     topics = sub.add_parser("topics", help=COMMAND_HELP["topics"])
     topics.add_argument("action", choices=["create", "list"])
     topics.add_argument("--bootstrap-servers", default=None)
@@ -135,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help=COMMAND_HELP["report"])
     report.set_defaults(func=_report)
 
+    from kafkalab.bench.profile import add_profile_commands
     from kafkalab.deploy.cli import add_k8s_commands
 
+    add_profile_commands(sub)
     add_k8s_commands(sub)
     return parser
 

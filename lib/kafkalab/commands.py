@@ -10,6 +10,7 @@ from __future__ import annotations
 
 COMMAND_HELP: dict[str, str] = {
     "cluster": "the local 3-node Kafka cluster",
+    "rabbitmq": "the local 3-node RabbitMQ cluster",
     "topics": "the application's topics",
     "run": "run the whole pipeline for a bounded time",
     "bench": "run a benchmark experiment into results/bench/ (`all`: every one; `report-set`: what the report needs)",

@@ -28,6 +28,7 @@ EXPERIMENTS: dict[str, str] = {
     "deepdives": "deepdives",
     "pipeline": "pipeline",
     "reliability": "reliability",  # broker loss on its own private cluster
+    "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
 OWN_CLUSTER = frozenset({"replication", "reliability"})

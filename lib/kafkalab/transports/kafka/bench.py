@@ -1,0 +1,97 @@
+"""Kafka's measurements for `kafkalab bench transports`, with the durable settings of the lab:
+acks=all, idempotent producer, a topic with replication factor 3 and min.insync.replicas=2.
+The same payload as the other transports (a serialized Trade), one publisher, measured here."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import math
+import time
+import uuid
+
+from kafkalab.transports.kafka import clients
+from kafkalab.transports.kafka.topics import TopicSpec
+
+DURABILITY = "acks=all RF3 min.isr2"
+
+
+def _row(metric: str, value: float, unit: str, **extra) -> dict:
+    return {"transport": "kafka", "metric": metric, "value": round(value, 3), "unit": unit, "durability": DURABILITY,
+            "client": "confluent-kafka", "client_version": md.version("confluent-kafka"), **extra}
+
+
+def _payload() -> tuple[bytes, list]:
+    from kafkalab.core.models import Trade, now_us
+    from kafkalab.core.serde import encode
+
+    ts = now_us()
+    return encode(Trade("AAPL", 1, 190.25, 12.0, "buy", ts, ts), "msgpack")
+
+
+def _topic(bootstrap: str) -> str:
+    name = f"bench-transports-{uuid.uuid4().hex[:8]}"
+    clients.ensure_topics(bootstrap, [TopicSpec(name, 1, 3, {"min.insync.replicas": "2"})])
+    return name
+
+
+def publish_rate(bootstrap: str, topic: str, count: int) -> float:
+    body, headers = _payload()
+    with clients.producer(bootstrap, acks="all", **{"enable.idempotence": True}) as producer:
+        began = time.perf_counter()
+        for _ in range(count):
+            while True:
+                try:
+                    producer.produce(topic, body, key=b"AAPL", headers=headers)
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    producer.poll(0.05)
+            producer.poll(0)
+        producer.flush(60)
+        return count / (time.perf_counter() - began)
+
+
+def latency_ms(bootstrap: str, topic: str, rate_hz: float, count: int) -> list[float]:
+    """Produce at `rate_hz` and consume in the same process; produce-to-poll times in ms."""
+    from kafkalab.core.pacing import Pacer
+
+    body, headers = _payload()
+    received: list[float] = []
+    with clients.consumer(bootstrap, f"bench-{uuid.uuid4().hex[:6]}", [topic], **{"auto.offset.reset": "latest"}) as c, \
+            clients.producer(bootstrap, acks="all", **{"enable.idempotence": True, "linger.ms": 0}) as producer:
+        deadline = time.monotonic() + 30
+        while not c.assignment() and time.monotonic() < deadline:
+            c.poll(0.2)
+        pacer, sent = Pacer(rate_hz), 0
+        end = time.monotonic() + count / rate_hz + 30
+        while len(received) < count and time.monotonic() < end:
+            for _ in range(min(pacer.due(), count - sent)):
+                producer.produce(topic, body, key=b"AAPL", headers=[*headers, ("sent_ns", str(time.time_ns()).encode())])
+                sent += 1
+                pacer.sent(1)
+            producer.poll(0)
+            for msg in c.consume(500, timeout=min(0.01, pacer.seconds_until_due()) or 0.001):
+                if msg.error() is None:
+                    sent_ns = int(dict(msg.headers())["sent_ns"])
+                    received.append((time.time_ns() - sent_ns) / 1e6)
+    return received
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] if ordered else float("nan")
+
+
+def measure(config, quick: bool) -> list[dict]:
+    bootstrap = config.bootstrap_servers
+    clients.require_reachable(bootstrap)
+    count = 5_000 if quick else 50_000
+    topic = _topic(bootstrap)
+    try:
+        rows = [_row("publish_rate_max", publish_rate(bootstrap, topic, count), "msg/s", messages=count)]
+        for rate_hz, seconds in ((10, 10 if quick else 30), (1000, 3 if quick else 10)):
+            values = latency_ms(bootstrap, topic, rate_hz, int(rate_hz * seconds))
+            rows += [_row("latency_p50_ms", percentile(values, 50), "ms", rate_hz=rate_hz, messages=len(values)),
+                     _row("latency_p99_ms", percentile(values, 99), "ms", rate_hz=rate_hz, messages=len(values))]
+    finally:
+        clients.delete_topics(bootstrap, [topic])
+    return rows

@@ -1,0 +1,83 @@
+"""One place for the RabbitMQ tests' helpers: fresh queues, components as processes, CSV rows."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pika
+
+from kafkalab.transports.rabbitmq.clients import parameters
+from kafkalab.transports.rabbitmq.topology import QUEUES, declare_topology
+from tests.integration.rabbitmq.conftest import wait_until
+
+
+def fresh_topology(cluster) -> None:
+    """Declared, and every queue emptied: each test starts from nothing waiting."""
+    declare_topology(cluster.urls())
+    with pika.BlockingConnection([parameters(u, "test-purge") for u in cluster.urls()]) as connection:
+        channel = connection.channel()
+        for queue in QUEUES:
+            channel.queue_purge(queue.name)
+
+
+class Proc:
+    """A component in its own process (`components.main`), stopped by its stop file."""
+
+    def __init__(self, name: str, results_dir: Path, env: dict | None = None, **params) -> None:
+        self.name, self.stop_file = name, results_dir / "runs" / f"{name}.stop"
+        self.stop_file.parent.mkdir(parents=True, exist_ok=True)
+        self.stop_file.unlink(missing_ok=True)
+        self.log = results_dir / "runs" / f"{name}.{os.getpid()}.{id(self)}.log"
+        args = [f"{k}={v}" for k, v in {"results_dir": results_dir, "stop_file": self.stop_file, **params}.items()]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kafkalab.transports.rabbitmq.components", name, *args],
+            stdout=self.log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+    def stop(self, timeout_s: float = 90) -> int:
+        self.stop_file.touch()
+        return self.wait(timeout_s)
+
+    def wait(self, timeout_s: float = 90) -> int:
+        code = self.process.wait(timeout_s)
+        assert code == 0, f"{self.name} exited {code}: {self.output()[-1500:]}"
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(30)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def counter(self, name: str) -> int:
+        """The last value of counter `name` the component printed (its summary line)."""
+        values = re.findall(rf"\b{name}=(\d+)", self.output())
+        return int(values[-1]) if values else 0
+
+
+def rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def drained(plan_backlog, components) -> bool:
+    return all(plan_backlog(name) == 0 for name in components)
+
+
+def wait_drained(cluster, components, timeout_s: float = 90) -> None:
+    from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES
+
+    def backlog() -> bool:
+        queues = {q for c in components for q in CONSUMER_QUEUES[c]}
+        views = [v for v in cluster.management(next(n.node_id for n in cluster.nodes() if n.running)).queues()
+                 if v.name in queues]
+        return len(views) == len(queues) and all(v.messages == 0 for v in views)
+
+    wait_until(backlog, timeout_s, f"queues of {', '.join(components)} empty and acked", every_s=1.0)
