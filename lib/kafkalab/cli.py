@@ -10,6 +10,7 @@ import os
 import sys
 
 from kafkalab import config as lab_config
+from kafkalab.commands import COMMAND_HELP
 from kafkalab.errors import LabError
 
 
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kafkalab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    cluster = sub.add_parser("cluster", help="the local 3-node Kafka cluster")
+    cluster = sub.add_parser("cluster", help=COMMAND_HELP["cluster"])
     csub = cluster.add_subparsers(dest="action", required=True)
     csub.add_parser("up", help="fetch Kafka if needed, start the nodes, create the topics")
     down = csub.add_parser("down", help="stop every node")
@@ -117,13 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rabbitmq_commands(sub)
 
-    topics = sub.add_parser("topics", help="the application's topics")
+    topics = sub.add_parser("topics", help=COMMAND_HELP["topics"])
     topics.add_argument("action", choices=["create", "list"])
     topics.add_argument("--bootstrap-servers", default=None)
     topics.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the cluster to answer")
     topics.set_defaults(func=_topics)
 
-    run = sub.add_parser("run", help="run the whole pipeline for a bounded time")
+    run = sub.add_parser("run", help=COMMAND_HELP["run"])
     run.add_argument("--seconds", type=float, default=60.0)
     run.add_argument("--trade-rate", type=float, default=None, help="trades per second (default: the generator's)")
     run.add_argument("--serializer", default=None)
@@ -133,12 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{lab_config.DEFAULT_TRANSPORT})")
     run.set_defaults(func=_run)
 
-    bench = sub.add_parser("bench", help="run a benchmark experiment into results/bench/")
-    bench.add_argument("experiment")
+    bench = sub.add_parser("bench", help=COMMAND_HELP["bench"])
+    bench.add_argument("experiment", help="an experiment name, `all` (every one) or `report-set` (what the report "
+                       "needs, bounded: part of `make run`)")
     bench.add_argument("--quick", action="store_true", help="a small grid, for tests")
     bench.set_defaults(func=_bench)
 
-    report = sub.add_parser("report", help="execute report.ipynb on results/ and render report.html")
+    report = sub.add_parser("report", help=COMMAND_HELP["report"])
     report.set_defaults(func=_report)
 
     from kafkalab.bench.profile import add_profile_commands

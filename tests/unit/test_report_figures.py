@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from kafkalab.report import figures as F
-from kafkalab.report import results
+from kafkalab.report import catalog, results
+from kafkalab.report.figures import clients, load, replication, scaling, serializers, transports
+from kafkalab.report.figures import pipeline as pipeline_figures
+from kafkalab.report.figures import profiles as profile_figures
+from kafkalab.report.figures.common import apply
 from kafkalab.core.market import MarketSimulator
 from kafkalab.core.windowing import candles_of
 
@@ -52,22 +55,31 @@ def pipeline() -> dict[str, pd.DataFrame]:
 
 
 def test_prices_and_candles(pipeline):
-    fig = F.plot_prices_and_candles(pipeline["trades"], pipeline["candles"])
+    fig = pipeline_figures.plot_prices_and_candles(pipeline["trades"], pipeline["candles"])
     assert_labelled(fig)
-    caption = F.caption_prices_and_candles(pipeline["trades"], pipeline["candles"])
+    caption = pipeline_figures.caption_prices_and_candles(pipeline["trades"], pipeline["candles"])
     assert "300 trades" in caption and f"{len(pipeline['candles'])} one-second candles" in caption
 
 
 def test_latency_cdf_and_caption(pipeline):
-    assert_labelled(F.plot_latency_cdf(pipeline))
-    caption = F.caption_latency(pipeline)
-    assert "trades p50 2 ms" in caption and "candles p50 5 ms" in caption and "book features p50 7 ms" in caption
+    assert_labelled(pipeline_figures.plot_latency_cdf(pipeline))
+    caption = pipeline_figures.caption_latency(pipeline)
+    assert "trades from generator p50 2 ms" in caption
+    # Candles honestly from their window's end (the desk's wait) and from the processor (the Kafka hops).
+    assert "candles from window end p50 605 ms" in caption and "candles from processor p50 5 ms" in caption
+    assert "book features from processor p50 7 ms" in caption
 
 
 def test_message_rates(pipeline):
     rates = results.message_rates(pipeline)
-    assert_labelled(F.plot_message_rates(rates))
-    assert "trade generator 10/s" in F.caption_message_rates(rates)
+    fig = pipeline_figures.plot_message_rates(rates)
+    assert_labelled(fig)
+    # One panel per stream: what goes in beside what comes out, both lines drawn.
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert any(t.startswith("trades:") for t in titles) and any(t.startswith("candles") for t in titles)
+    trades_panel = next(ax for ax in fig.axes if ax.get_title(loc="left").startswith("trades:"))
+    assert [line.get_label() for line in trades_panel.get_lines()] == ["in: trade generator", "out: trades sink"]
+    assert "trade generator 10/s" in pipeline_figures.caption_message_rates(rates)
 
 
 def _serializers() -> pd.DataFrame:
@@ -83,10 +95,10 @@ def _serializers() -> pd.DataFrame:
 
 def test_serializer_plots():
     frame = _serializers()
-    for _, plot, caption in F.BENCH_PLOTS["serializers"]:
-        assert_labelled(plot(frame))
-        assert caption(frame, {})
-    assert "avro 40 %" in F.caption_serializer_sizes(frame)
+    for plot in catalog.BY_NAME["serializers"].plots:
+        assert_labelled(apply(plot.draw, frame, {}))
+        assert apply(plot.caption, frame, {})
+    assert "avro 40 %" in serializers.caption_serializer_sizes(frame)
 
 
 def _producer() -> pd.DataFrame:
@@ -107,9 +119,10 @@ def _producer() -> pd.DataFrame:
 
 def test_producer_plots_and_ratio_caption():
     frame = _producer()
-    for _, plot, caption in F.BENCH_PLOTS["producer"]:
-        assert_labelled(plot(frame))
-    caption = F.caption_producer(frame)
+    for plot in catalog.BY_NAME["producer"].plots:
+        assert_labelled(apply(plot.draw, frame, {}))
+        assert apply(plot.caption, frame, {})
+    caption = clients.caption_producer(frame)
     assert "0.6× Java" in caption and "4× its defaults" in caption
 
 
@@ -119,9 +132,10 @@ def test_consumer_plots():
             for c, v, r in (("java", "defaults", 200_000), ("confluent-kafka", "batch", 150_000),
                             ("kafka-python", "tuned", 50_000))]
     frame = pd.DataFrame(rows)
-    for _, plot, caption in F.BENCH_PLOTS["consumer"]:
-        assert_labelled(plot(frame))
-    assert "confluent-kafka (batch) 0.75× Java" in F.caption_consumer(frame)
+    for plot in catalog.BY_NAME["consumer"].plots:
+        assert_labelled(apply(plot.draw, frame, {}))
+        assert apply(plot.caption, frame, {})
+    assert "confluent-kafka (batch) 0.75× Java" in clients.caption_consumer(frame)
 
 
 def test_scaling_plots():
@@ -133,11 +147,12 @@ def test_scaling_plots():
             timeline += [{**RUN, "cell": f"p{p}-i{i}", "partitions": p, "instances": i, "t_s": t, "lag": max(0, 100 - 50 * t)}
                          for t in range(4)]
     frame, tl = pd.DataFrame(rows), pd.DataFrame(timeline)
-    for _, plot, caption in F.BENCH_PLOTS["scaling"]:
-        assert_labelled(plot(frame))
-    assert_labelled(F.plot_scaling_timeline(tl))
-    assert "2 partition(s) with 2 instance(s) at 2,000 records/s, 2× one instance" in F.caption_scaling(frame)
-    assert "zero after 2 s" in F.caption_scaling_timeline(tl)
+    for plot in catalog.BY_NAME["scaling"].plots:
+        assert_labelled(apply(plot.draw, frame, {}))
+        assert apply(plot.caption, frame, {})
+    assert_labelled(scaling.plot_scaling_timeline(tl))
+    assert "2 partition(s) with 2 instance(s) at 2,000 records/s, 2× one instance" in scaling.caption_scaling(frame)
+    assert "zero after 2 s" in scaling.caption_scaling_timeline(tl)
 
 
 def test_replication_and_failure_timeline():
@@ -150,9 +165,9 @@ def test_replication_and_failure_timeline():
     timeline = pd.DataFrame({**RUN, "t_s": range(10), "sent": 100, "acked": [100] * 4 + [0] * 2 + [100] * 4,
                              "errors": 0, "client_errors": 0, "latency_p99_ms": 5.0, "latency_max_ms": 9.0,
                              "event": [None, None, None, "kill", None, None, "restart", None, None, None]})
-    assert_labelled(F.plot_replication_throughput(summary))
-    assert_labelled(F.plot_failure_timeline(timeline))
-    caption = F.BENCH_PLOTS["replication_timeline"][0][2](timeline, {"replication": summary})
+    assert_labelled(replication.plot_replication_throughput(summary))
+    assert_labelled(replication.plot_failure_timeline(timeline))
+    caption = apply(catalog.BY_NAME["replication_timeline"].plots[0].caption, timeline, {"replication": summary})
     assert "of 5,000 acknowledged records 0 were lost" in caption and "kill at 3 s" in caption
 
 
@@ -160,8 +175,8 @@ def test_pipeline_under_load():
     frame = pd.DataFrame([{**RUN, "kind": "load", "offered_hz": hz, "achieved_hz": hz, "trades_p50_ms": 2.0,
                            "trades_p99_ms": 9.0, "sink_lag_max": 0, "processor_lag_max": 3, "sustained": hz < 1000}
                           for hz in (10, 100, 1000)] + [{**RUN, "kind": "max_sustained", "max_sustained_hz": 500}])
-    assert_labelled(F.plot_pipeline_latency(frame))
-    caption = F.caption_pipeline(frame)
+    assert_labelled(load.plot_pipeline_latency(frame))
+    caption = load.caption_pipeline(frame)
     assert "at 10 Hz offered, trades p50 2 ms and p99 9 ms" in caption and "500 trades/s" in caption
 
 
@@ -170,5 +185,130 @@ def test_generator_rate():
                           for s, f, r in (("defaults", "json", 20_000), ("tuned", "json", 30_000))]
                          + [{**RUN, "mode": "paced", "settings": "defaults", "serializer": "json", "target_rate_hz": 10,
                              "records_per_s": 10.0, "rate_error_pct": -0.5}])
-    assert_labelled(F.plot_generator_rate(frame))
-    assert "tuned settings with json at 30,000 trades/s" in F.caption_generator(frame)
+    assert_labelled(load.plot_generator_rate(frame))
+    assert "tuned settings with json at 30,000 trades/s" in load.caption_generator(frame)
+
+
+# ---- Part 3 and Part 4: tables built from the documented columns -------------------------------
+
+def _transports() -> pd.DataFrame:
+    """results/bench/transports.csv as the contract documents it: long, one row per measurement."""
+    rows = []
+    for transport, durability, rate, p99, cpu in (("kafka", "acks=all RF3 min.isr2", 50_000, 12.0, 80.0),
+                                                 ("rabbitmq", "confirms + quorum queues RF3", 8_000, 6.0, 60.0),
+                                                 ("zeromq", "none (at-most-once)", 200_000, 0.5, None)):
+        common = {**RUN, "transport": transport, "durability": durability, "client": "py", "client_version": "1"}
+        rows.append({**common, "metric": "publish_rate_max", "value": rate, "unit": "msg/s"})
+        rows.append({**common, "metric": "sustained_rate", "value": rate / 2, "unit": "msg/s"})
+        for hz in (10, 1000):
+            rows.append({**common, "metric": "latency_p50_ms", "value": p99 / 4, "unit": "ms", "rate_hz": hz})
+            rows.append({**common, "metric": "latency_p99_ms", "value": p99, "unit": "ms", "rate_hz": hz})
+        if cpu is not None:
+            rows.append({**common, "metric": "broker_cpu_pct", "value": cpu, "unit": "%"})
+            rows.append({**common, "metric": "lost_under_consumer_kill", "value": 0, "unit": "count"})
+        else:
+            rows.append({**common, "metric": "gaps_counted", "value": 17, "unit": "count"})
+    return pd.DataFrame(rows)
+
+
+def test_transport_comparison_plots_and_captions():
+    frame = _transports()
+    for plot in catalog.BY_NAME["transports"].plots:
+        assert_labelled(apply(plot.draw, frame, {}))
+    rates = transports.caption_transport_rates(frame)
+    assert rates.startswith("kafka (acks=all RF3 min.isr2): most a publisher sent 50,000 msg/s")
+    assert "zeromq (none (at-most-once))" in rates and "gaps counted: 17" in rates
+    assert "lost under consumer kill: 0" in rates
+    latency = transports.caption_transport_latency(frame)
+    assert "p99 at 1,000/s: kafka 12 ms, rabbitmq 6 ms, zeromq 0.5 ms" in latency
+
+
+def _profile_summary() -> pd.DataFrame:
+    return pd.DataFrame([{**RUN, "transport": "kafka", "component": c, "runs": 3, "loop_mean_us": m,
+                          "loop_sd_us": m / 10, "records_per_s": r, "top_own_time": "decode (41 %)"}
+                         for c, m, r in (("market-processor", 120.0, 7_500), ("trades-sink", 40.0, 20_000))])
+
+
+def test_profile_summary_plot_and_caption():
+    frame = _profile_summary()
+    assert profile_figures.loop_columns(frame) == ("loop_mean_us", "loop_sd_us")
+    assert_labelled(profile_figures.plot_loop_times(frame))
+    caption = profile_figures.caption_loop_times(frame)
+    assert "kafka / market-processor: 120 ± 12 µs at 7,500 records/s" in caption
+    assert profile_figures.top_function_columns(frame) == ["top_own_time"]
+
+
+def test_a_summary_without_loop_times_is_a_clear_error_not_a_plot():
+    with pytest.raises(ValueError, match="loop-iteration mean"):
+        profile_figures.plot_loop_times(pd.DataFrame({"component": ["x"], "records_per_s": [1.0]}))
+
+
+# ---- the catalog: which table the report shows where ---------------------------------------------
+
+def test_the_catalog_names_each_table_once_in_a_known_section():
+    from kafkalab.bench import EXPERIMENTS
+    from kafkalab.report import sections
+
+    names = [t.name for t in catalog.TABLES]
+    assert len(names) == len(set(names))
+    assert {t.section for t in catalog.TABLES} <= set(sections.SECTIONS)
+    # Every experiment named is one `kafkalab bench` knows (transports: registered by its own module).
+    unknown = {t.experiment for t in catalog.TABLES} - set(EXPERIMENTS) - {"transports"}
+    assert not unknown, unknown
+    # `make run` runs the report-set: it must produce every table the report shows.
+    from kafkalab.bench import REPORT_SET, selected
+
+    assert {t.experiment for t in catalog.TABLES} <= set(REPORT_SET)
+    names, quick = selected("report-set")
+    assert quick and names == [n for n in REPORT_SET if n in EXPERIMENTS]
+    assert selected("all") == (list(EXPERIMENTS), False) and selected("scaling") == (["scaling"], False)
+    assert catalog.command_for("deepdive_keys") == "kafkalab bench deepdives"
+    assert catalog.command_for("scaling_timeline") == "kafkalab bench scaling"
+
+
+def test_every_part_of_the_assignment_has_its_heading():
+    from kafkalab.report import sections
+
+    heads = sections.headings()
+    for part in ("Part 1", "Bonus 1", "Part 2", "Bonus 2", "Part 3", "Bonus 3", "Part 4", "Bonus 4", "Reflection",
+                 "Appendix"):
+        assert any(h.startswith(part) for h in heads), part
+    assert "What are the tasks of the components?" in heads
+    assert sum(h.startswith("Deep dive:") for h in heads) >= 2
+
+
+# ---- the component diagram and the command table -------------------------------------------------
+
+def test_the_diagram_runs_top_to_bottom_with_readable_labels_and_no_back_edges():
+    import re
+
+    from kafkalab import config as lab_config
+    from kafkalab.report.architecture import diagram
+
+    dot = diagram.component_diagram_dot(lab_config.load())
+    assert "rankdir=TB" in dot
+    # A back edge (constraint=false) or a port hop is what made flows cross before.
+    assert "constraint=false" not in dot and "tailport" not in dot
+    sizes = [int(s) for s in re.findall(r"fontsize=(\d+)", dot)]
+    assert min(sizes) >= 10, sizes
+    edges = re.findall(r"^\s*(\w+) -> (\w+)", dot, re.MULTILINE)
+    assert ("t_trades", "processor") in edges and ("processor", "t_candles") in edges
+
+
+def test_the_report_lists_every_cli_command_without_importing_the_cli():
+    import ast
+    from pathlib import Path
+
+    from kafkalab.cli import build_parser
+    from kafkalab.commands import COMMAND_HELP
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    # The parser's commands that exist in this checkout, each with a line in the table.
+    assert set(sub.choices) <= set(COMMAND_HELP), set(sub.choices) - set(COMMAND_HELP)
+    assert {"cluster", "topics", "run", "bench", "report"} <= set(sub.choices)
+    report_dir = Path(catalog.__file__).parent
+    for module in report_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.startswith(("kafkalab.cli", "kafkalab.pipeline")) for n in names), module

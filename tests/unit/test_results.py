@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kafkalab.report import results
 from kafkalab.core.csvstore import BOOK_FEATURES_COLUMNS, CANDLES_COLUMNS, TRADES_COLUMNS
+from kafkalab.report import results, runs
 
 T0 = 1_700_000_000_000_000  # us
 
@@ -85,16 +85,48 @@ def test_ecdf_reaches_one_and_is_sorted():
     assert y.tolist() == [0.25, 0.5, 0.75, 1.0]
 
 
-def test_latest_session_drops_an_earlier_run():
-    old = _trades(10, start_us=T0)
-    new = _trades(20, start_us=T0 + 3_600 * results.US_PER_S)
+def test_the_latest_run_is_shown_and_an_earlier_one_dropped():
+    old = _trades(40, start_us=T0)
+    new = _trades(60, start_us=T0 + 3_600 * results.US_PER_S)
     trades = pd.concat([old, new], ignore_index=True)
-    candles = pd.DataFrame({c: [1, 1] for c in CANDLES_COLUMNS}).assign(
-        produced_ts_us=[T0 + 500_000, T0 + 3_600 * results.US_PER_S + 500_000])
-    cut = results.latest_session({"trades": trades, "candles": candles, "book_features": None})
-    assert len(cut["trades"]) == 20
-    assert cut["candles"]["produced_ts_us"].tolist() == [T0 + 3_600 * results.US_PER_S + 500_000]
-    assert cut["book_features"] is None
+    late = T0 + 3_600 * results.US_PER_S
+    candles = _rows(CANDLES_COLUMNS, [T0 + 500_000] * 3 + [late + 500_000] * 4)
+    features = _rows(BOOK_FEATURES_COLUMNS, [T0 + 500_000] * 3 + [late + 500_000] * 3)
+    choice = runs.choose_run({"trades": trades, "candles": candles, "book_features": features})
+    assert choice.note == ""
+    assert len(choice.frames["trades"]) == 60 and len(choice.frames["candles"]) == 4
+    assert choice.frames["candles"]["produced_ts_us"].min() == late + 500_000
+
+
+def _rows(columns, produced: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({c: [1] * len(produced) for c in columns}).assign(produced_ts_us=produced)
+
+
+def test_after_a_failed_run_the_latest_complete_run_is_shown_and_the_failure_described():
+    late = T0 + 3_600 * results.US_PER_S
+    trades = pd.concat([_trades(60, start_us=T0), _trades(30, start_us=late)], ignore_index=True)
+    # The processor died in the latest run: no candles or features after `late`.
+    candles = _rows(CANDLES_COLUMNS, [T0 + 1_000_000] * 5)
+    features = _rows(BOOK_FEATURES_COLUMNS, [T0 + 1_000_000] * 5)
+    choice = runs.choose_run({"trades": trades, "candles": candles, "book_features": features},
+                             failures=["processor_market"])
+    assert len(choice.frames["trades"]) == 60 and len(choice.frames["candles"]) == 5
+    assert "latest run" in choice.note and "0 candles rows (fewer than 3)" in choice.note
+    assert "failed component(s): processor_market" in choice.note
+    assert "Shown instead: the latest complete run" in choice.note and "60 trades, 5 candles" in choice.note
+
+
+def test_a_single_short_run_is_shown_as_it_is_and_said_to_be_incomplete():
+    trades = _trades(8)
+    choice = runs.choose_run({"trades": trades, "candles": None, "book_features": None})
+    assert len(choice.frames["trades"]) == 8
+    assert "8 trades rows (fewer than 20)" in choice.note and "No earlier complete run" in choice.note
+
+
+def test_sessions_split_at_a_pause_longer_than_the_gap():
+    produced = pd.Series([T0, T0 + 1_000_000, T0 + 200 * results.US_PER_S, T0 + 201 * results.US_PER_S])
+    assert runs.session_starts(produced, gap_s=60) == [T0, T0 + 200 * results.US_PER_S]
+    assert runs.session_starts(pd.Series([], dtype=float)) == []
 
 
 def test_message_rates_per_component_on_one_clock():
@@ -118,7 +150,7 @@ def test_message_rates_per_component_on_one_clock():
 
 def test_message_rates_without_data_is_an_empty_table():
     rates = results.message_rates({"trades": None, "candles": None, "book_features": None})
-    assert rates.empty and list(rates.columns) == ["component", "t_s", "rate_per_s"]
+    assert rates.empty and list(rates.columns) == ["component", "t_s", "rate_per_s", "drain"]
 
 
 def test_load_all_reads_the_sink_files_written_with_the_sink_columns(tmp_path):
@@ -134,15 +166,16 @@ def test_component_runs_read_papermill_metadata(tmp_path):
     import nbformat
     from nbformat.v4 import new_notebook
 
-    runs = tmp_path / "runs"
-    runs.mkdir()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
     nb = new_notebook()
     nb.metadata["papermill"] = {"parameters": {"rate_hz": 50.0, "serializer": "avro", "stop_file": "/x.stop"},
                                 "start_time": "2025-01-06T14:30:00+00:00", "duration": 21.5, "exception": None}
-    nbformat.write(nb, runs / "generator_trades.ipynb")
-    (runs / "processor_market.ipynb").write_text("{not json")  # half-written: skipped
-    table = results.component_runs(tmp_path)
+    nbformat.write(nb, runs_dir / "generator_trades.ipynb")
+    (runs_dir / "processor_market.ipynb").write_text("{not json")  # half-written: skipped
+    table = runs.component_runs(tmp_path)
     assert table["component"].tolist() == ["generator_trades"]
     row = table.iloc[0]
     assert row["parameters"] == "rate_hz=50.0, serializer=avro" and row["duration_s"] == 21.5 and not row["failed"]
-    assert results.component_runs(tmp_path / "nothing") is None
+    assert runs.component_runs(tmp_path / "nothing") is None
+    assert runs.failed_components(tmp_path) == []

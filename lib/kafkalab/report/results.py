@@ -3,9 +3,9 @@
 Nothing here talks to Kafka. Every loader returns a pandas DataFrame, or None when the
 file is missing or holds no rows, so the report can say which command produces it.
 
-Pipeline CSVs (results/data/, written by kafkalab.transports.kafka.sink) accumulate across runs: a sink
-resumes after the last offset it wrote. Plots over time use the latest *session*: the
-rows after the last pause of more than `SESSION_GAP_S` seconds between produced times.
+Pipeline CSVs (results/data/, written by the sinks) accumulate across runs: a sink
+resumes after what it wrote. Plots show one run, chosen by kafkalab.report.runs: the
+latest complete one.
 
 Benchmark tables (results/bench/<experiment>.csv, written by bench.common.append_rows)
 also accumulate; every row carries `run_id` and `run_at`, and `latest_run` keeps the
@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kafkalab.report import runs
+
 US_PER_MS = 1_000
 US_PER_S = 1_000_000
-SESSION_GAP_S = 60.0
 
-# stream name -> CSV file under results/data (names as kafkalab.transports.kafka.sink writes them)
+# stream name -> CSV file under results/data (the names kafkalab.core.csvstore declares)
 PIPELINE_FILES: dict[str, str] = {
     "trades": "trades.csv",
     "candles": "candles.csv",
@@ -36,17 +37,6 @@ STREAMS = tuple(PIPELINE_FILES)
 PIPELINE_COMMAND = "make run"
 PIPELINE_ALTERNATIVE = "kafkalab run --seconds 60"
 BENCH_ALTERNATIVE = "make bench"  # every experiment
-
-
-def experiment_of(table: str) -> str:
-    """The experiment that writes results/bench/<table>.csv (some write several tables)."""
-    if table.startswith("deepdive"):
-        return "deepdives"
-    return table.removesuffix("_timeline")
-
-
-def bench_command(table: str) -> str:
-    return f"kafkalab bench {experiment_of(table)}"
 
 
 # ---- reading ---------------------------------------------------------------------------
@@ -110,10 +100,12 @@ class Results:
     """Everything the report shows, read once."""
 
     results_dir: Path
-    pipeline: dict[str, pd.DataFrame | None]  # latest session of each stream
+    pipeline: dict[str, pd.DataFrame | None]  # the run shown: the latest complete one
     pipeline_all: dict[str, pd.DataFrame | None]  # every row in the CSVs
     bench: dict[str, pd.DataFrame] = field(default_factory=dict)  # latest run per table
     bench_all: dict[str, pd.DataFrame] = field(default_factory=dict)  # every run
+    run_note: str = ""  # why the run shown is not simply the latest one ("" when it is)
+    profiles: pd.DataFrame | None = None  # results/profiles/summary.csv
 
     @property
     def trades(self) -> pd.DataFrame | None:
@@ -132,44 +124,16 @@ def load_all(results_dir: Path) -> Results:
     results_dir = Path(results_dir)
     everything = load_pipeline(results_dir)
     bench_all = {n: f for n in bench_names(results_dir) if (f := load_bench(results_dir, n, latest=False)) is not None}
+    shown = runs.choose_run(everything, runs.failed_components(results_dir))
     return Results(
         results_dir=results_dir,
-        pipeline=latest_session(everything),
+        pipeline=shown.frames,
         pipeline_all=everything,
         bench={n: latest_run(f) for n, f in bench_all.items()},
         bench_all=bench_all,
+        run_note=shown.note,
+        profiles=latest_run(read_csv(results_dir / "profiles" / "summary.csv")),
     )
-
-
-# ---- sessions --------------------------------------------------------------------------
-
-def session_start_us(produced_us: pd.Series, gap_s: float = SESSION_GAP_S) -> int | None:
-    """Start of the last stretch of produced times without a pause longer than gap_s."""
-    times = np.sort(pd.to_numeric(produced_us, errors="coerce").dropna().to_numpy())
-    if not len(times):
-        return None
-    pauses = np.flatnonzero(np.diff(times) > gap_s * US_PER_S)
-    return int(times[pauses[-1] + 1] if len(pauses) else times[0])
-
-
-def latest_session(frames: dict[str, pd.DataFrame | None], gap_s: float = SESSION_GAP_S) -> dict[str, pd.DataFrame | None]:
-    """Each stream cut to the latest pipeline run.
-
-    The run's start comes from the trades (the stream that drives the others); derived
-    streams keep their rows produced from that start on (a few seconds of slack for a
-    window that closed just before it are not needed: derived rows come after trades).
-    """
-    anchor = frames.get("trades")
-    start = session_start_us(anchor["produced_ts_us"], gap_s) if anchor is not None else None
-    out: dict[str, pd.DataFrame | None] = {}
-    for name, frame in frames.items():
-        if frame is None or "produced_ts_us" not in frame.columns:
-            out[name] = frame
-            continue
-        own_start = start if start is not None else session_start_us(frame["produced_ts_us"], gap_s)
-        kept = frame[frame["produced_ts_us"] >= own_start].reset_index(drop=True) if own_start is not None else frame
-        out[name] = kept if len(kept) else None
-    return out
 
 
 # ---- latency ---------------------------------------------------------------------------
@@ -194,6 +158,31 @@ def latency_summary(frames: dict[str, pd.DataFrame | None], quantiles=(0.5, 0.9,
         row.update({"mean_ms": float(values.mean()), "max_ms": float(values.max())})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# What a latency is measured from, per stream: a trade from when its producer sent it; a
+# candle or a feature row both from the end of its window (what the desk waits for) and
+# from when the processor produced it (the Kafka hops alone).
+LATENCY_VIEWS: tuple[tuple[str, str, str], ...] = (
+    ("trades", "produced_ts_us", "trades (generator → CSV)"),
+    ("candles", "window_end_us", "candles (window end → CSV)"),
+    ("candles", "produced_ts_us", "candles (processor → CSV)"),
+    ("book_features", "window_end_us", "book features (window end → CSV)"),
+    ("book_features", "produced_ts_us", "book features (processor → CSV)"),
+)
+
+
+def latency_views(frames: dict[str, pd.DataFrame | None]) -> dict[str, pd.Series]:
+    """label -> latency in ms to the CSV row, for each view whose columns are present."""
+    out = {}
+    for stream, start, label in LATENCY_VIEWS:
+        frame = frames.get(stream)
+        if frame is None or not {start, "written_ts_us"} <= set(frame.columns):
+            continue
+        values = latency_ms(frame, start=start)
+        if len(values):
+            out[label] = values
+    return out
 
 
 def ecdf(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -232,17 +221,29 @@ def _events(frames: dict[str, pd.DataFrame | None], sources) -> tuple[np.ndarray
     return np.concatenate(times), np.concatenate(weights)
 
 
+def _last_bin_partial(rel_s: np.ndarray, bin_s: float) -> bool:
+    """Did the component stop well before its last bin ended (a rate drop that is only the cut)?"""
+    times = np.sort(rel_s)
+    gap = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    covered = (times[-1] - (times[-1] // bin_s) * bin_s + gap) / bin_s
+    return covered < 0.95
+
+
 def message_rates(frames: dict[str, pd.DataFrame | None], bin_s: float = 1.0) -> pd.DataFrame:
     """Messages per second per component in bins of bin_s, on one clock.
 
     Columns: component, t_s (bin start, seconds since the earliest time seen),
-    rate_per_s. Components without data are left out.
+    rate_per_s, drain (the bin starts after the last trade was produced: consumers
+    catching up). A component's last bin is left out when it stopped early in it: that
+    bin would show a drop that did not happen. Components without data are left out.
     """
     events = {name: _events(frames, sources) for name, sources in RATE_SOURCES.items()}
     starts = [t.min() for t, _ in events.values() if len(t)]
     if not starts:
-        return pd.DataFrame(columns=["component", "t_s", "rate_per_s"])
+        return pd.DataFrame(columns=["component", "t_s", "rate_per_s", "drain"])
     t0 = min(starts)
+    trades_sent = events["trade generator"][0]
+    production_end_s = (trades_sent.max() - t0) / US_PER_S if len(trades_sent) else np.inf
     parts = []
     for name, (t, w) in events.items():
         if not len(t):
@@ -253,49 +254,31 @@ def message_rates(frames: dict[str, pd.DataFrame | None], bin_s: float = 1.0) ->
         counts, _ = np.histogram(rel, bins=edges, weights=w)
         # A component's timeline starts at its first message, not at the shared t0.
         first = int(rel.min() // bin_s)
-        parts.append(pd.DataFrame({"component": name, "t_s": edges[first:-1], "rate_per_s": counts[first:] / bin_s}))
+        starts_s, rate = edges[first:-1], counts[first:] / bin_s
+        if len(starts_s) > 1 and _last_bin_partial(rel, bin_s):
+            starts_s, rate = starts_s[:-1], rate[:-1]
+        parts.append(pd.DataFrame({"component": name, "t_s": starts_s, "rate_per_s": rate,
+                                   "drain": starts_s >= production_end_s}))
     return pd.concat(parts, ignore_index=True)
 
 
+# The plot's panels: what goes in next to what comes out, per stream.
+RATE_PANELS: dict[str, tuple[str, ...]] = {
+    "trades: sent by the generator, written by the trades sink": ("trade generator", "trades sink"),
+    "candles + book features: produced by the processor, written by the candles sink": ("market processor",
+                                                                                        "candles sink"),
+    "order-book snapshots: sent by the generator (counted per feature window)": ("order-book generator",),
+}
+
+
 def mean_rates(rates: pd.DataFrame, trim_bins: int = 1) -> pd.Series:
-    """Mean rate per component, leaving out its first and last (partial) bins."""
+    """Mean rate per component while the generators ran, leaving out its first (partial) bin."""
     out = {}
-    for name, part in rates.groupby("component", sort=False):
-        body = part.iloc[trim_bins:-trim_bins] if len(part) > 2 * trim_bins else part
+    steady = rates[~rates["drain"].astype(bool)] if "drain" in rates.columns else rates
+    for name, part in steady.groupby("component", sort=False):
+        body = part.iloc[trim_bins:] if len(part) > trim_bins else part
         out[name] = float(body["rate_per_s"].mean())
     return pd.Series(out, name="mean_rate_per_s")
-
-
-# ---- how the components ran ---------------------------------------------------------------
-
-COMPONENT_NOTEBOOKS = ("generator_trades", "generator_orderbook", "processor_market", "sink_trades_csv",
-                       "sink_candles_csv")
-# Parameters that say where, not how: left out of the report's run table.
-_PLUMBING = {"bootstrap_servers", "stop_file", "results_dir", "acked_csv"}
-
-
-def component_runs(results_dir: Path) -> pd.DataFrame | None:
-    """One row per executed component notebook in results_dir/runs: parameters and timing.
-
-    Papermill records the parameters it injected and the start/end of the run in the
-    executed notebook's metadata.
-    """
-    import nbformat
-
-    rows = []
-    for name in COMPONENT_NOTEBOOKS:
-        path = Path(results_dir) / "runs" / f"{name}.ipynb"
-        if not path.is_file():
-            continue
-        try:
-            meta = nbformat.read(path, as_version=4).metadata.get("papermill", {})
-        except Exception:  # noqa: BLE001 - a half-written notebook: skip it, the report goes on
-            continue
-        params = {k: v for k, v in (meta.get("parameters") or {}).items() if k not in _PLUMBING}
-        rows.append({"component": name, "start_time": meta.get("start_time"), "duration_s": meta.get("duration"),
-                     "failed": bool(meta.get("exception")),
-                     "parameters": ", ".join(f"{k}={v}" for k, v in sorted(params.items()))})
-    return pd.DataFrame(rows) if rows else None
 
 
 def numeric(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:

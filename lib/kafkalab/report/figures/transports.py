@@ -1,0 +1,114 @@
+"""Part 3: Kafka, RabbitMQ and ZeroMQ side by side (results/bench/transports.csv).
+
+The table is long: one row per measurement with the columns transport, metric, value,
+unit, durability (what an acknowledgement promised), client, client_version, and
+`rate_hz` for the latency rows (10 and 1000). Metrics: publish_rate_max, sustained_rate,
+latency_p50_ms, latency_p99_ms, broker_cpu_pct, broker_rss_mib,
+lost_under_consumer_kill, gaps_counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from kafkalab.report import results
+from kafkalab.report.figures.common import fmt, grouped_bars, load_note
+
+TRANSPORT_ORDER = ("kafka", "rabbitmq", "zeromq")
+TRANSPORT_COLORS = {"kafka": "#4c72b0", "rabbitmq": "#dd8452", "zeromq": "#55a868"}
+RATE_METRICS = {"publish_rate_max": "most a publisher sent (msg/s)", "sustained_rate": "sustained end to end (msg/s)"}
+RESOURCE_METRICS = {"broker_cpu_pct": "broker CPU (% of one core)", "broker_rss_mib": "broker memory (RSS, MiB)"}
+LOSS_METRICS = ("lost_under_consumer_kill", "gaps_counted")
+
+
+def measurements(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a numeric value, transports in the order Kafka, RabbitMQ, ZeroMQ."""
+    rows = results.numeric(frame, "value", "rate_hz").dropna(subset=["value"]).copy()
+    rows["transport"] = rows["transport"].astype(str)
+    rank = {t: i for i, t in enumerate(TRANSPORT_ORDER)}
+    return rows.sort_values("transport", key=lambda s: s.map(lambda t: rank.get(t, len(rank))), kind="stable")
+
+
+def _transports(rows: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(rows["transport"]))
+
+
+def _metric_table(rows: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
+    """index = metric label, columns = transport (median over repeats)."""
+    part = rows[rows["metric"].isin(metrics)]
+    table = part.pivot_table(index="metric", columns="transport", values="value", aggfunc="median")
+    table = table.reindex([m for m in metrics if m in table.index])
+    table.index = [metrics[m] for m in table.index]
+    return table[[t for t in _transports(rows) if t in table.columns]]
+
+
+def plot_transport_rates(frame: pd.DataFrame) -> Figure:
+    rows = measurements(frame)
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
+    ax_rate, ax_res = fig.subplots(1, 2)
+    grouped_bars(ax_rate, _metric_table(rows, RATE_METRICS), TRANSPORT_COLORS, log=True, fmt=lambda v: f"{v:,.0f}")
+    ax_rate.set_ylabel("messages per second (log scale)")
+    ax_rate.set_xlabel("measurement (one Python publisher)")
+    ax_rate.set_title("throughput")
+    ax_rate.legend(title="transport", fontsize=8)
+    resources = _metric_table(rows, RESOURCE_METRICS)
+    if resources.empty:
+        ax_res.text(0.5, 0.5, "no broker resource rows", ha="center", va="center", transform=ax_res.transAxes)
+    else:
+        grouped_bars(ax_res, resources, TRANSPORT_COLORS)
+    ax_res.set_ylabel("value (unit in the category)")
+    ax_res.set_xlabel("broker resource during the sustained run")
+    ax_res.set_title("what the broker costs (ZeroMQ: none)")
+    fig.suptitle("Kafka vs RabbitMQ vs ZeroMQ: rates and broker resources, each at its own durability")
+    return fig
+
+
+def _latency_table(rows: pd.DataFrame) -> pd.DataFrame:
+    part = rows[rows["metric"].isin(["latency_p50_ms", "latency_p99_ms"])].copy()
+    rate = part["rate_hz"].map(lambda v: f" at {v:,.0f}/s" if np.isfinite(v) else "")
+    part["case"] = part["metric"].str.replace("latency_", "").str.replace("_ms", "") + rate
+    table = part.pivot_table(index="case", columns="transport", values="value", aggfunc="median")
+    return table[[t for t in _transports(rows) if t in table.columns]].sort_index(
+        key=lambda idx: [(float(c.split(" at ")[-1].rstrip("/s").replace(",", "")) if " at " in c else 0, c)
+                         for c in idx])
+
+
+def plot_transport_latency(frame: pd.DataFrame) -> Figure:
+    rows = measurements(frame)
+    fig = Figure(figsize=(9, 4.4), layout="constrained")
+    ax = fig.subplots()
+    grouped_bars(ax, _latency_table(rows), TRANSPORT_COLORS, log=True)
+    ax.set_ylabel("latency publish → consumed (ms, log scale)")
+    ax.set_xlabel("percentile at an offered rate (messages per second)")
+    ax.set_title("End-to-end latency per transport at a low and a high rate")
+    ax.legend(title="transport", fontsize=8)
+    return fig
+
+
+def durability_of(rows: pd.DataFrame) -> dict[str, str]:
+    if "durability" not in rows.columns:
+        return {}
+    return {t: str(part["durability"].dropna().iloc[0]) for t, part in rows.groupby("transport", sort=False)
+            if part["durability"].notna().any()}
+
+
+def caption_transport_rates(frame: pd.DataFrame) -> str:
+    rows = measurements(frame)
+    durability = durability_of(rows)
+    parts = []
+    for transport, part in rows.groupby("transport", sort=False):
+        values = part.groupby("metric")["value"].median()
+        bits = [f"{label.split(' (')[0]} {fmt(values[m])} msg/s" for m, label in RATE_METRICS.items() if m in values]
+        lost = [f"{m.replace('_', ' ')}: {fmt(values[m])}" for m in LOSS_METRICS if m in values]
+        text = f"{transport} ({durability.get(transport, 'durability not recorded')}): " + ", ".join(bits + lost)
+        parts.append(text)
+    return "; ".join(parts) + load_note(frame) + "."
+
+
+def caption_transport_latency(frame: pd.DataFrame) -> str:
+    table = _latency_table(measurements(frame))
+    parts = [f"{case}: " + ", ".join(f"{t} {fmt(v)} ms" for t, v in row.items() if np.isfinite(v))
+             for case, row in table.iterrows()]
+    return ("Median over repeats, " + "; ".join(parts) if parts else "No latency rows") + load_note(frame) + "."

@@ -1,0 +1,98 @@
+"""Part 4: performance analysis of the application: profiles of every component, experiments, Bonus 4.
+
+Reads results/profiles/summary.csv (the profiler's table, one row per component and
+scenario), lists the .prof files (open one with `snakeviz`) and shows the call graphs and
+flame graphs the profiler drew as SVG.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from kafkalab.config import LabConfig
+from kafkalab.report import catalog, results
+from kafkalab.report.display import display, guarded, show_heading, show_markdown, show_missing, show_table
+from kafkalab.report.figures import profiles as figures
+from kafkalab.report.figures.common import apply
+from kafkalab.report.markdown import code, md_table
+
+HEADING = "Part 4: performance analysis of the application"
+BONUS_HEADING = "Bonus 4: a bottleneck, and how to mitigate it"
+PROFILE_COMMAND = "kafkalab profile all"
+MAX_PICTURES = 6  # call graphs / flame graphs shown inline; the rest are listed
+MAX_PICTURE_BYTES = 3 * 2**20
+# The profiler's own figures, if its module is in this checkout (it may add plots of its own).
+PROFILER_SECTION = "kafkalab.report.sections.part4_profiles"
+
+INTRO = """\
+Every component can run under cProfile (`kafkalab profile <component|all>`, or the notebooks'
+`profile` parameter): the loop's time per iteration is measured over several runs (mean and standard
+deviation), the heaviest functions are listed by own time, by cumulative time and by call count, and
+the profiles are written to `results/profiles/` as `.prof` files (for SnakeViz), call graphs and
+flame graphs (SVG, readable without a server).
+"""
+BONUS = """\
+The profiles point at where a record's time goes: the calls with the largest own time in the table
+above are the bottleneck candidates of each component. Which one was mitigated, and by how much, is
+measured in `results/bench/profile_experiments.csv` where the profiler wrote it; a mitigation is only
+claimed here with a measured before and after.
+"""
+
+
+def show(config: LabConfig, res: results.Results) -> None:
+    show_heading(1, HEADING)
+    show_markdown(INTRO)
+    show_heading(2, "Loop time per component")
+    show_summary(res)
+    show_heading(2, "Profiles and their pictures")
+    show_profile_files(res.results_dir / "profiles")
+    _show_profiler_section(config, res)
+    show_heading(2, BONUS_HEADING)
+    show_markdown(BONUS)
+    frame = res.bench.get("profile_experiments")
+    if frame is not None:
+        show_table(frame)
+
+
+def show_summary(res: results.Results) -> None:
+    frame = res.profiles
+    if frame is None:
+        show_missing("results/profiles/summary.csv", PROFILE_COMMAND)
+        return
+    for plot in catalog.PROFILE_SUMMARY.plots:
+        guarded(plot.title, lambda: (apply(plot.draw, frame, res.bench), apply(plot.caption, frame, res.bench)))
+    tops = figures.top_function_columns(frame)
+    if tops:
+        show_markdown("**The heaviest functions** per component (from the summary):")
+        keys = [c for c in figures.KEY_COLUMNS if c in frame.columns]
+        show_table(frame[keys + tops])
+
+
+def show_profile_files(folder: Path) -> None:
+    profs = sorted(folder.glob("*.prof")) if folder.is_dir() else []
+    pictures = sorted(folder.glob("**/*.svg")) if folder.is_dir() else []
+    if not profs:
+        show_missing("results/profiles/*.prof", PROFILE_COMMAND)
+        return
+    rows = [[code(p.name), f"{p.stat().st_size / 1024:,.0f} KiB", code(f"snakeviz {p}")] for p in profs]
+    show_markdown(f"{len(profs)} profile(s) in `{folder}`:\n\n" + md_table(["file", "size", "open with"], rows))
+    from IPython.display import SVG
+
+    shown = [p for p in pictures if p.stat().st_size <= MAX_PICTURE_BYTES][:MAX_PICTURES]
+    for picture in shown:
+        display(SVG(filename=str(picture)), alt=f"profile picture {picture.name}")
+        show_markdown(f"*{picture.name}*")
+    rest = [p for p in pictures if p not in shown]
+    if rest:
+        show_markdown("Further pictures (open in a browser): " + ", ".join(code(p.name) for p in rest) + ".")
+
+
+def _show_profiler_section(config: LabConfig, res: results.Results) -> None:
+    try:
+        module = importlib.import_module(PROFILER_SECTION)
+    except ImportError:
+        return
+    show = getattr(module, "show", None)
+    if callable(show):
+        show(config, res)
