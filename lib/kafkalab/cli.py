@@ -6,6 +6,7 @@ Every failure that the lab understands ends as one line `error: ...` and exit co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kafkalab import config as lab_config
@@ -26,18 +27,35 @@ def _cluster(args) -> int:
             cluster.wipe()
     elif args.action == "stop-broker":
         cluster.stop_broker(args.node, kill=args.kill)
+        print(f"node {args.node} {'killed' if args.kill else 'stopped'}")
     elif args.action == "start-broker":
         cluster.start_broker(args.node)
+        print(f"node {args.node} started; `kafkalab cluster status` shows its ISR filling up")
     elif args.action == "status":
-        for node in cluster.nodes():
-            state = f"running (pid {node.pid})" if node.running else "stopped"
-            print(f"node {node.node_id}  127.0.0.1:{node.port}  {state}")
-        view = describe_cluster(cfg.bootstrap_servers)
-        print(f"cluster {view.cluster_id}: brokers {list(view.broker_ids)}, controller {view.controller_id}")
-        for p in describe_partitions(cfg.bootstrap_servers):
-            flag = "" if set(p.isr) == set(p.replicas) else "  UNDER-REPLICATED"
-            print(f"  {p.topic:<14} p{p.partition}  leader {p.leader:>2}  replicas {list(p.replicas)}  isr {list(p.isr)}{flag}")
+        _print_status(cluster, describe_cluster(cfg.bootstrap_servers), describe_partitions(cfg.bootstrap_servers))
     return 0
+
+
+def _print_status(cluster, view, partitions) -> None:
+    """Nodes, brokers and partitions; a node whose process is gone is shown down at once.
+
+    Kafka's metadata keeps a killed broker as alive, leader and in-sync until its session times out
+    (about 10 s here), so the local process table is believed first.
+    """
+    down: set[int] = set()
+    for node in cluster.nodes():
+        state = f"running (pid {node.pid})" if node.running else "stopped"
+        if not node.running:
+            down.add(node.node_id)
+        print(f"node {node.node_id}  127.0.0.1:{node.port}  {state}")
+    brokers = [b for b in view.broker_ids if b not in down]
+    print(f"cluster {view.cluster_id}: brokers {brokers}, controller {view.controller_id}"
+          + (f" (node {view.controller_id} is down: a new controller is being elected)" if view.controller_id in down else ""))
+    for p in partitions:
+        isr = [r for r in p.isr if r not in down]
+        leader = f"{p.leader:>2}" + (" (down: election pending)" if p.leader in down else "")
+        flag = "" if set(isr) == set(p.replicas) else "  UNDER-REPLICATED"
+        print(f"  {p.topic:<14} p{p.partition}  leader {leader}  replicas {list(p.replicas)}  isr {isr}{flag}")
 
 
 def _topics(args) -> int:
@@ -53,7 +71,7 @@ def _topics(args) -> int:
     for p in describe_partitions(cfg.bootstrap_servers):
         counts[p.topic] = counts.get(p.topic, 0) + 1
     for name, n in counts.items():
-        print(f"{name}: {n} partitions")
+        print(f"{name}: {n} partition{'s' if n != 1 else ''}")
     return 0
 
 
@@ -127,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kafkalab cluster status | head`: the reader is gone, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

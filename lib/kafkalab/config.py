@@ -28,6 +28,7 @@ ENV_BROKER_HEAP_MB = "KAFKALAB_BROKER_HEAP_MB"
 ENV_BROKER_GC = "KAFKALAB_BROKER_GC"
 ENV_START_TIMEOUT_S = "KAFKALAB_START_TIMEOUT_S"
 ENV_HOME = "KAFKALAB_HOME"
+ENV_TRANSPORT = "KAFKALAB_TRANSPORT"
 # Set by the runner for the components it starts: "<pid>:<process start time>" of the runner.
 ENV_SUPERVISOR = "KAFKALAB_SUPERVISOR"
 # Set by jupyter_server for the kernels it starts (JupyterLab), not by papermill.
@@ -45,6 +46,7 @@ ENV_VARS = (
     ENV_BROKER_GC,
     ENV_START_TIMEOUT_S,
     ENV_HOME,
+    ENV_TRANSPORT,
     ENV_SUPERVISOR,
     ENV_JUPYTER_SESSION,
 )
@@ -52,6 +54,9 @@ ENV_VARS = (
 DEFAULT_BASE_PORT = 9092
 BROKER_GCS = ("g1", "zgc")  # the brokers' garbage collector (see cluster.GC_OPTIONS)
 DEFAULT_BROKER_GC = "g1"
+# The communication patterns the application runs over (kafkalab.pipeline.plan finds each one's code).
+TRANSPORTS = ("kafka", "rabbitmq", "zeromq")
+DEFAULT_TRANSPORT = "kafka"
 DEFAULT_SERIALIZER = "msgpack"  # chosen from `kafkalab bench serializers`: fastest to encode and produce
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
@@ -102,6 +107,7 @@ class LabConfig:
     results_dir: Path
     project_root: Path
     cluster: ClusterConfig = field(repr=False)
+    transport: str = DEFAULT_TRANSPORT  # kafka | rabbitmq | zeromq (KAFKALAB_TRANSPORT, --transport)
 
     @property
     def data_dir(self) -> Path:
@@ -143,6 +149,8 @@ class LabConfig:
             given["bootstrap_servers"] = parse_bootstrap(str(given["bootstrap_servers"]), "bootstrap_servers")
         if "results_dir" in given:
             given["results_dir"] = Path(given["results_dir"]).expanduser().resolve()
+        if "transport" in given:
+            given["transport"] = parse_transport(str(given["transport"]), "transport")
         return replace(self, **given)
 
 
@@ -170,6 +178,13 @@ def parse_bootstrap(value: str, name: str = ENV_BOOTSTRAP) -> str:
             f"example: 127.0.0.1:9092,127.0.0.1:9094"
         )
     return ",".join(servers)
+
+
+def parse_transport(value: str, name: str = ENV_TRANSPORT) -> str:
+    transport = value.strip().lower()
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"{name} must be one of {', '.join(TRANSPORTS)} (got {value!r})")
+    return transport
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -230,6 +245,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> LabConfig:
         results_dir=_path(env, ENV_RESULTS_DIR, root / "results"),
         project_root=root,
         cluster=cluster,
+        transport=parse_transport(env.get(ENV_TRANSPORT, "").strip() or DEFAULT_TRANSPORT),
     )
     return config.with_overrides(**overrides)
 

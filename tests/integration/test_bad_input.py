@@ -44,7 +44,8 @@ from kafkalab.core import serde
 from kafkalab import config as lab_config
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.deadletters import H_COMPONENT, H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
-from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, MarketSimulator, TradeGenerator
+from kafkalab.core.market import DEFAULT_SYMBOLS, MarketSimulator
+from kafkalab.transports.kafka.generator import TradeGenerator
 from kafkalab.core.models import Candle, OrderBook, Trade, now_us
 from kafkalab.transports.kafka.processor import MarketProcessor, Topics
 from kafkalab.core.serde.codecs import avro_encode

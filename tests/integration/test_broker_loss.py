@@ -1,4 +1,4 @@
-"""Broker loss while the whole pipeline runs at a high rate (issue 7, part 1).
+"""Broker loss while the whole pipeline runs at a high rate.
 
 Needs a cluster whose brokers it may stop: run with KAFKALAB_TEST_BASE_PORT=27092 and
 without KAFKA_BOOTSTRAP_SERVERS (the session then starts a private cluster; with an

@@ -121,6 +121,12 @@ def test_losing_a_broker_mid_run_loses_no_acknowledged_record(kafka_cluster, new
     try:
         time.sleep(2)
         manager.stop_broker(victim, kill=kill)
+        if kill:  # status believes the process table at once, before Kafka's session timeout
+            status = _cli_status(manager).stdout
+            assert f"node {victim}  127.0.0.1:{manager.config.broker_port(victim)}  stopped" in status
+            assert f"leader  {victim}  " not in status, "a dead leader must be marked down"
+            brokers = status.split("brokers ")[1].split("]")[0]
+            assert str(victim) not in brokers, status
         # keep producing until the cluster has fenced the lost broker (a kill -9 is
         # noticed after broker.session.timeout.ms), then a little longer
         assert wait_until_fenced(bootstrap, victim, timeout_s=60)
@@ -143,23 +149,32 @@ def test_losing_a_broker_mid_run_loses_no_acknowledged_record(kafka_cluster, new
     wait_for_full_isr(bootstrap, [topic, "trades"], timeout_s=90)
 
 
-def test_cli_status_shows_three_brokers_and_partitions(kafka_cluster):
-    manager = kafka_cluster.require_manager()
-    assert wait_for_brokers(kafka_cluster.bootstrap_servers, (1, 2, 3), timeout_s=90)
+def _cli_status(manager, pipe_to: str = "") -> subprocess.CompletedProcess:
+    """`kafkalab cluster status` against the test cluster (optionally piped into a shell command)."""
     env = {
         **os.environ,
         lab_config.ENV_BASE_PORT: str(manager.config.base_port),
         lab_config.ENV_CLUSTER_DIR: str(manager.config.run_dir),
     }
     env.pop(lab_config.ENV_BOOTSTRAP, None)
-    out = subprocess.run(
-        [sys.executable, "-m", "kafkalab.cli", "cluster", "status"],
-        env=env, capture_output=True, text=True, timeout=60,
-    )
+    command = f"{sys.executable} -m kafkalab.cli cluster status"
+    return subprocess.run(f"{command} | {pipe_to}" if pipe_to else command, shell=True,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_status_shows_three_brokers_and_partitions(kafka_cluster):
+    manager = kafka_cluster.require_manager()
+    assert wait_for_brokers(kafka_cluster.bootstrap_servers, (1, 2, 3), timeout_s=90)
+    out = _cli_status(manager)
     assert out.returncode == 0, out.stderr
     assert "brokers [1, 2, 3]" in out.stdout
     assert out.stdout.count("running (pid") == 3
     assert "trades" in out.stdout and "isr [" in out.stdout
+    assert "UNDER-REPLICATED" not in out.stdout and "down" not in out.stdout
+
+    head = _cli_status(manager, pipe_to="head -n 1")  # the reader closes the pipe early
+    assert head.stdout.startswith("node 1") and len(head.stdout.splitlines()) == 1
+    assert "Traceback" not in head.stderr and "BrokenPipe" not in head.stderr, head.stderr
 
 
 def test_cli_reports_an_unreachable_cluster_in_one_line():

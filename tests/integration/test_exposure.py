@@ -1,4 +1,4 @@
-"""Exposure, on the running processes (issue 7, part 5).
+"""Exposure, on the running processes.
 
 - Every socket the test cluster's broker JVMs listen on is a loopback address (Kafka
   binds IPv4 listeners as IPv4-mapped IPv6, hence ::ffff:127.0.0.1).

@@ -20,7 +20,8 @@ from kafkalab import config as lab_config
 from kafkalab.core import serde
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.deadletters import H_REASON
-from kafkalab.transports.kafka.generator import MarketSimulator, TradeGenerator
+from kafkalab.core.market import MarketSimulator
+from kafkalab.transports.kafka.generator import TradeGenerator
 from kafkalab.core.models import Candle, now_us
 from kafkalab.transports.kafka.processor import MarketProcessor, Topics, decode_metadata
 from kafkalab.core.windowing import book_features_of, candles_of

@@ -12,7 +12,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from kafkalab.transports.kafka import clients
 from kafkalab.core import serde
-from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.market import MarketSimulator
 from kafkalab.core.models import now_us
 from kafkalab.core.windowing import candles_of
 

@@ -109,3 +109,19 @@ def test_supervisor_is_read_and_a_bad_one_named():
     assert lab_config.supervisor({lab_config.ENV_SUPERVISOR: "123:1700000000.25"}) == (123, 1700000000.25)
     with pytest.raises(ConfigError, match="KAFKALAB_SUPERVISOR must be <pid>:<start time>"):
         lab_config.supervisor({lab_config.ENV_SUPERVISOR: "123"})
+
+
+def test_transport_defaults_to_kafka_and_is_read_from_the_environment(tmp_path):
+    assert lab_config.load({lab_config.ENV_HOME: str(tmp_path)}).transport == "kafka"
+    env = {lab_config.ENV_HOME: str(tmp_path), lab_config.ENV_TRANSPORT: " RabbitMQ "}
+    assert lab_config.load(env).transport == "rabbitmq"
+    assert lab_config.load(env, transport="zeromq").transport == "zeromq"
+    assert lab_config.load(env, transport="").transport == "rabbitmq"  # "" = not given
+
+
+def test_unknown_transport_is_one_line_naming_the_choices(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        lab_config.load({lab_config.ENV_HOME: str(tmp_path), lab_config.ENV_TRANSPORT: "mqtt"})
+    assert str(err.value) == "KAFKALAB_TRANSPORT must be one of kafka, rabbitmq, zeromq (got 'mqtt')"
+    with pytest.raises(ConfigError, match=r"^transport must be one of kafka, rabbitmq, zeromq \(got 'nats'\)$"):
+        lab_config.load({lab_config.ENV_HOME: str(tmp_path)}, transport="nats")

@@ -1,6 +1,6 @@
 """Exposure, statically: nothing the lab starts listens beyond 127.0.0.1, JupyterLab asks for a token.
 
-Issue 7, part 5. tests/unit/test_compose.py (helper D) already checks that every port the
+tests/unit/test_compose.py already checks that every port the
 compose file publishes is bound to 127.0.0.1 and that its JupyterLab always has a token;
 this file adds what it does not cover:
 - the local cluster's generated server.properties, for any base port: every listener,

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from kafkalab.report import figures as F
 from kafkalab.report import results
-from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.market import MarketSimulator
 from kafkalab.core.windowing import candles_of
 
 T0 = 1_736_173_800_000_000

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.market import MarketSimulator
 from kafkalab.core.models import Level, OrderBook, Trade, Venue
 from kafkalab.core.windowing import (NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, WindowSpec,
                                 book_features_of, candles_of)

@@ -14,7 +14,7 @@ Four topics, each with the lab's use case (trades keyed by symbol):
    murmur2 (Java's and kafka-python's default) - computed and checked against the broker's
    placement - and how records spread over 6 partitions for five key choices: the
    application's symbols, 48 symbols, a hot key, no key, a unique trade id.
-3. Offsets and reprocessing. helper B's trades sink (kafkalab.transports.kafka.sink.TradesCsvSink) writes
+3. Offsets and reprocessing. the trades sink (kafkalab.transports.kafka.sink.TradesCsvSink) writes
    a trades topic to a CSV; then the same topic is replayed into new CSVs: with a new
    group (from the beginning: must equal the original), with the old group and a new file
    (starts at the committed offsets: no rows), and from a point in time (a group whose
@@ -299,7 +299,7 @@ def _produce_and_place(bootstrap: str, topic: str, partitioner: str, records) ->
 
 def key_scenarios(count: int) -> dict[str, list[tuple[bytes | None, str]]]:
     """(Kafka key, the trade's symbol) per record, for five ways to choose the key."""
-    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, SYMBOLS
+    from kafkalab.core.market import DEFAULT_SYMBOLS, SYMBOLS
 
     app = list(DEFAULT_SYMBOLS)
     activity = [SYMBOLS[s].activity for s in app]
@@ -317,7 +317,7 @@ def key_scenarios(count: int) -> dict[str, list[tuple[bytes | None, str]]]:
 
 
 def keys_deepdive(config: LabConfig, count: int, progress) -> Tables:
-    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS
+    from kafkalab.core.market import DEFAULT_SYMBOLS
 
     bootstrap = config.bootstrap_servers
     key_map, spread = [], []
@@ -427,7 +427,7 @@ def _commit_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, i
 
 
 def offsets_deepdive(config: LabConfig, count: int, idle_s: float, progress) -> Tables:
-    from kafkalab.transports.kafka.generator import DEFAULT_SYMBOLS, SYMBOLS
+    from kafkalab.core.market import DEFAULT_SYMBOLS, SYMBOLS
 
     bootstrap, partitions = config.bootstrap_servers, 3
     app = list(DEFAULT_SYMBOLS)

@@ -2,7 +2,7 @@
 
 For each cell (partitions x instances) fresh topics are created (`trades` with 1, 2, 3 or
 6 partitions, and the processor's other four topics), then 1..N instances of
-`kafkalab.transports.kafka.processor.MarketProcessor` (helper A's processor: event-time 1 s windows, one
+`kafkalab.transports.kafka.processor.MarketProcessor` (event-time 1 s windows, one
 Kafka transaction per step, exactly once) start as separate processes in one consumer
 group. Once the group is stable with every partition assigned, the parent writes the same
 backlog of trades (48 synthetic symbols so keys spread evenly over partitions; the

@@ -31,7 +31,7 @@ kind = "producer" - one row per format x message type x compression x repeat:
 Both kinds: format, message_type, quick, msgpack_version, fastavro_version, json_impl,
 plus run id, time, machine and client versions (bench.common.append_rows).
 
-Messages come from kafkalab.transports.kafka.generator.MarketSimulator (seeded: the same seed gives the
+Messages come from kafkalab.core.market.MarketSimulator (seeded: the same seed gives the
 same messages) at a fixed past date; candles and book features are aggregated from
 them over 1-second windows the way the processor does, so every float looks like a real
 one (prices on ticks, VWAPs and means with full precision).
@@ -53,7 +53,7 @@ from kafkalab.transports.kafka import clients
 from kafkalab.core import serde
 from kafkalab.config import LabConfig
 from kafkalab.errors import LabError
-from kafkalab.transports.kafka.generator import MarketSimulator
+from kafkalab.core.market import MarketSimulator
 from kafkalab.core.models import BookFeatures, Candle, OrderBook, Record, Trade
 from kafkalab.core.serde.codecs import DECODERS, ENCODERS
 from kafkalab.bench.common import append_rows

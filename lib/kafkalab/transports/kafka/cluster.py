@@ -169,7 +169,7 @@ class LocalCluster:
         path = self.config.run_dir / "cluster.id"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+            path.write_text(new_cluster_id() + "\n")
         return path.read_text().strip()
 
     def _server_properties(self, node_id: int) -> str:
@@ -267,7 +267,7 @@ class LocalCluster:
         log = self.node_dir(node_id) / "logs" / "format.log"
         with log.open("w") as out:
             done = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._properties(node_id))],
+                [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={self._properties(node_id)}"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         if done.returncode != 0:
@@ -301,6 +301,18 @@ class LocalCluster:
             self.echo(f"node pid {proc.pid} did not stop within {timeout_s:g} s; killing it")
             proc.kill()
         psutil.wait_procs(alive, timeout=10)
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka's own Uuid.randomUuid makes it: base64url, never starting with '-'.
+
+    An id such as "-DncXIHyS6Kki6Mi3ELoew" would be read as an option by a command line that takes
+    the value as a separate argument; `_format` also passes it as `--cluster-id=...` so no value can be.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _require_free_port(port: int) -> None:

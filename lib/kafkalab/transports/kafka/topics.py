@@ -1,12 +1,19 @@
 """The application's topics, declared once.
 
 The local runner (`kafkalab cluster up` / `kafkalab topics create`) and the Docker
-topic set-up job both create topics from this table.
+topic set-up job both create topics from this table. A topic is named after its stream
+(kafkalab.core.streams).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from kafkalab.core.streams import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
+
+# Re-exported: Kafka modules name topics through this module.
+__all__ = ["BOOK_FEATURES", "CANDLES", "DEAD_LETTERS", "ORDERBOOKS", "TRADES", "TOPICS", "TOPICS_BY_NAME",
+           "TopicSpec", "spec"]
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -24,12 +31,6 @@ class TopicSpec:
         # refused (not silently lost) when two are down.
         return {"min.insync.replicas": "2", **self.configs}
 
-
-TRADES = "trades"
-ORDERBOOKS = "orderbooks"
-CANDLES = "candles"
-BOOK_FEATURES = "book-features"
-DEAD_LETTERS = "dead-letters"
 
 TOPICS: tuple[TopicSpec, ...] = (
     # Keyed by symbol: six partitions leave room for up to six processor instances.
