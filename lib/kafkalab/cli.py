@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="execute report.ipynb on results/ and render report.html")
     report.set_defaults(func=_report)
+
+    from kafkalab.deploy.cli import add_k8s_commands
+
+    add_k8s_commands(sub)
     return parser
 
 

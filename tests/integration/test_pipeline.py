@@ -67,10 +67,10 @@ def test_whole_pipeline(bootstrap, pipeline_topics, tmp_path):
     # every acknowledged trade exactly once, nothing else
     keys = ["symbol", "trade_id"]
     assert not trades.duplicated(keys).any()
-    assert not trades.duplicated(["kafka_partition", "kafka_offset"]).any()
+    assert not trades.duplicated(["transport", "position"]).any()
     stored = set(map(tuple, trades[keys].itertuples(index=False)))
     assert stored == set(map(tuple, acknowledged[keys].itertuples(index=False)))
-    where = ["kafka_partition", "kafka_offset"]
+    where = ["transport", "position"]
     assert set(map(tuple, trades[where].itertuples(index=False))) == set(map(tuple, acknowledged[where].itertuples(index=False)))
 
     # every closed window: the candle equals the one recomputed from trades.csv

@@ -73,7 +73,7 @@ def committed_equals_written(bootstrap: str, group: str, topic: str, csv_path: P
     """The group's committed offset of every partition is the next offset after the CSV's last row."""
     written: dict[int, int] = {}
     for r in read_rows(csv_path):
-        p, o = int(r["kafka_partition"]), int(r["kafka_offset"])
+        p, o = map(int, r["position"].split(":"))
         written[p] = max(written.get(p, -1), o)
     committed = {p: o for (t, p), o in LagProbe(bootstrap).committed(group, [topic]).items()}
     assert committed == {p: o + 1 for p, o in written.items()}, (committed, written)
@@ -128,7 +128,7 @@ def test_kill_9_processor_and_sinks_mid_run_loses_and_doubles_nothing(bootstrap,
     acked = read_rows(run.acked_csv)
     counts = tally(acked, trades)
     assert counts.lost == 0 and counts.duplicated == 0 and counts.unacked_stored == 0, counts
-    assert len({(r["kafka_partition"], r["kafka_offset"]) for r in trades}) == len(trades)
+    assert len({(r["transport"], r["position"]) for r in trades}) == len(trades)
     summary = generator_counters(run.procs["generator_trades"].output())
     assert summary.get("acked") == counts.acked == counts.stored > 1000, (summary, counts)
 

@@ -28,6 +28,7 @@ from kafkalab.transports.kafka.sink import (
     trades_target,
 )
 from kafkalab.runtime.loop import Bounds, run_loop
+from kafkalab.transports.kafka.topics import parse_position
 
 pytestmark = pytest.mark.timeout(180)
 SYMBOLS = ("BTC", "ETH", "SOL", "ADA")
@@ -78,9 +79,11 @@ def test_trades_rows_match_the_records(bootstrap, new_topic, group_id, tmp_path)
         assert row["side"] == trade.side and int(row["event_ts_us"]) == trade.event_ts_us
         assert int(row["produced_ts_us"]) == trade.produced_ts_us <= int(row["written_ts_us"])
     # every (partition, offset) once, all offsets of each partition present
+    assert {r["transport"] for r in rows} == {"kafka"}
     per_partition: dict[int, list[int]] = {}
     for r in rows:
-        per_partition.setdefault(int(r["kafka_partition"]), []).append(int(r["kafka_offset"]))
+        partition, offset = parse_position(r["position"])
+        per_partition.setdefault(partition, []).append(offset)
     for offsets in per_partition.values():
         assert sorted(offsets) == list(range(len(offsets)))
 
@@ -95,7 +98,7 @@ def test_restart_skips_what_is_written_and_commits_after_writing(bootstrap, new_
     counters = run_loop(sink, Bounds(max_seconds=60, max_messages=10))
     assert counters["written"] == 10 and counters["skipped"] == 0
     rows = read_csv(tmp_path / "trades.csv")
-    assert len(rows) == 50 == len({(r["kafka_partition"], r["kafka_offset"]) for r in rows})
+    assert len(rows) == 50 == len({r["position"] for r in rows})
     # The first group's committed offsets equal what its CSV held at the time.
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id})
     try:
@@ -213,7 +216,7 @@ def test_kill_9_mid_run_then_restart_leaves_no_duplicate_and_no_gap(bootstrap, n
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     rows = read_csv(csv_path)
-    keys = [(r["kafka_partition"], int(r["kafka_offset"])) for r in rows]
+    keys = [r["position"] for r in rows]
     assert len(keys) == len(set(keys)) == total
     assert sorted((r["symbol"], int(r["trade_id"])) for r in rows) == sorted((t.symbol, t.trade_id) for t in make_trades(total))
 

@@ -50,8 +50,7 @@ def test_trade_generator_notebook(bootstrap, new_topic, tmp_path):
     assert len(trades) == 40 and all(m.key().decode() == t.symbol for m, t in zip(records, trades))
     with (tmp_path / "data" / "acked.csv").open(newline="") as f:
         acked = list(csv.DictReader(f))
-    assert {(int(r["kafka_partition"]), int(r["kafka_offset"])) for r in acked} == \
-           {(m.partition(), m.offset()) for m in records}
+    assert {(r["transport"], r["position"]) for r in acked} == {("kafka", f"{m.partition()}:{m.offset()}") for m in records}
     assert "reached" in (tmp_path / "out.ipynb").read_text()  # the summary is in the executed notebook
 
 

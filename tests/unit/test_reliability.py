@@ -43,7 +43,7 @@ def test_ack_watch_reads_only_complete_lines(tmp_path):
     path = tmp_path / "acked.csv"
     watch = AckWatch(path)
     watch.poll()  # no file yet: nothing
-    path.write_text("symbol,trade_id,kafka_partition,kafka_offset\nA,1,0,0\nA,2,3,0\nA,3,")
+    path.write_text("symbol,trade_id,transport,position\nA,1,kafka,0:0\nA,2,kafka,3:0\nA,3,")
     watch.poll()
     assert watch.partitions() == {0, 3} and len(watch.events) == 2
     before = time.monotonic()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kafkalab.report import results
-from kafkalab.transports.kafka.sink import BOOK_FEATURES_COLUMNS, CANDLES_COLUMNS, TRADES_COLUMNS
+from kafkalab.core.csvstore import BOOK_FEATURES_COLUMNS, CANDLES_COLUMNS, TRADES_COLUMNS
 
 T0 = 1_700_000_000_000_000  # us
 
@@ -29,8 +29,8 @@ def _trades(n: int, start_us: int = T0, step_us: int = 100_000, latency_us: int 
         "event_ts_us": produced - 10,
         "produced_ts_us": produced,
         "written_ts_us": produced + latency_us,
-        "kafka_partition": 0,
-        "kafka_offset": np.arange(n),
+        "transport": "kafka",
+        "position": [f"0:{i}" for i in range(n)],
     })[list(TRADES_COLUMNS)]
 
 

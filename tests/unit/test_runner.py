@@ -12,7 +12,7 @@ from kafkalab import config as lab_config
 from kafkalab.bench.pipeline import (LoadResult, TailReader, end_lag, is_sustained, lag_slope, next_bisect_rate,
                                      production_rate, steady_state)
 from kafkalab.pipeline.runner import (ComponentProcess, LineCounter, PipelinePlan, PipelineTopics, notebook_parameters)
-from kafkalab.transports.kafka.sink import TRADES_COLUMNS
+from kafkalab.core.csvstore import TRADES_COLUMNS
 from kafkalab.transports.kafka.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -70,7 +70,8 @@ from kafkalab.config import LabConfig
 from kafkalab.errors import LabError
 from kafkalab.pipeline.runner import (ComponentProcess, LagProbe, Pipeline, PipelineError, PipelineGroups, PipelinePlan,
                       PipelineTopics)
-from kafkalab.transports.kafka.sink import CANDLES_COLUMNS, DEFAULT_MAX_BATCH, SINK_CONSUMER, TRADES_COLUMNS
+from kafkalab.core.csvstore import CANDLES_COLUMNS, TRADES_COLUMNS
+from kafkalab.transports.kafka.sink import DEFAULT_MAX_BATCH, SINK_CONSUMER
 from kafkalab.transports.kafka.generator import rate_producer_defaults
 from kafkalab.transports.kafka.topics import spec as topic_spec
 from kafkalab.bench.common import append_rows
@@ -176,13 +177,13 @@ class TailReader:
 
     def skip_to_end(self) -> None:
         """Start after the last whole line (a line being written belongs to the next read)."""
-        from kafkalab.transports.kafka.sink import _end_of_last_complete_line
+        from kafkalab.core.csvstore import end_of_last_complete_line
 
         if not self.path.exists():
             self.position = 0
             return
         with self.path.open("rb") as f:
-            self.position = _end_of_last_complete_line(f, f.seek(0, os.SEEK_END))
+            self.position = end_of_last_complete_line(f, f.seek(0, os.SEEK_END))
 
     def read_new(self) -> pd.DataFrame:
         if not self.path.exists():

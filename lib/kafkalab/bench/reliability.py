@@ -383,7 +383,7 @@ class AckWatch:
             if self._columns is None:
                 self._columns = fields
                 continue
-            self.events.append((now, int(fields[self._columns.index("kafka_partition")])))
+            self.events.append((now, int(fields[self._columns.index("position")].split(":")[0])))
 
     def partitions(self) -> set[int]:
         return {p for _, p in self.events}

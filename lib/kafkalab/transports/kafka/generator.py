@@ -28,7 +28,7 @@ from kafkalab.errors import ConfigError, LabError
 from kafkalab.core.market import MarketSimulator, parse_symbols
 from kafkalab.core.models import OrderBook, Trade, now_us
 from kafkalab.core.pacing import Pacer, parse_rate
-from kafkalab.transports.kafka.topics import ORDERBOOKS, TRADES
+from kafkalab.transports.kafka.topics import ORDERBOOKS, TRADES, TRANSPORT, position
 
 # Below this rate a producer never fills a batch in linger.ms=5 (the default), it only
 # waits: paced generators send at once (linger.ms=0). Measured (`bench pipeline`, 10
@@ -46,7 +46,8 @@ def rate_producer_defaults(rate_hz: float) -> dict:
 
 # ---- the Kafka components -----------------------------------------------------------------
 
-ACKED_COLUMNS = ("symbol", "trade_id", "kafka_partition", "kafka_offset", "event_ts_us", "produced_ts_us")
+# The same `transport, position` shape as the sink rows, so acknowledged and stored trades compare directly.
+ACKED_COLUMNS = ("symbol", "trade_id", "transport", "position", "event_ts_us", "produced_ts_us")
 ERROR_REPORT_EVERY_S = 5.0
 STALL_REPORT_S = 5.0
 
@@ -255,7 +256,7 @@ class TradeGenerator(_Generator):
 
     def on_acked(self, trade: Trade, msg: Message) -> None:
         if self._acked_writer is not None:
-            self._acked_writer.writerow((trade.symbol, trade.trade_id, msg.partition(), msg.offset(),
+            self._acked_writer.writerow((trade.symbol, trade.trade_id, TRANSPORT, position(msg.partition(), msg.offset()),
                                          trade.event_ts_us, trade.produced_ts_us))
 
     def step(self) -> None:
@@ -265,7 +266,7 @@ class TradeGenerator(_Generator):
 
 
 def _open_acked_csv(path: Path):
-    """Append mode; header only for a new file. Rows are (partition, offset)-unique per topic."""
+    """Append mode; header only for a new file. Rows are position-unique per topic."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists() or path.stat().st_size == 0

@@ -1,15 +1,17 @@
 """MarketProcessor: trades + order books -> 1 s candles + book features, exactly once.
 
-A consumer in a consumer group reads `trades` and `orderbooks`, keeps per-partition
-event-time windows (kafkalab.core.windowing: watermark = max event time - 500 ms, idle rule
-2 s, late records -> dead-letters with reason "late: ...") and writes closed windows to
+A consumer in a consumer group reads `trades` and `orderbooks`; what to do with each record
+is kafkalab.core.market_logic's decision (per-partition event-time windows: watermark = max
+event time - 500 ms, idle rule 2 s, late records -> dead-letters with reason "late: ...").
+This module wraps those decisions in Kafka transactions and writes closed windows to
 `candles` and `book-features`, keyed by symbol.
 
 Exactly-once design
 -------------------
-- One Kafka transaction per loop step that did anything: the results of the windows
-  that closed, the dead letters, and the consumer offsets (send_offsets_to_transaction)
-  commit together or not at all. Consumers of the results read with
+- One Kafka transaction per loop step that did anything (`_transaction`, top to bottom:
+  begin, produce dead letters and outputs, send offsets, commit, or abort): the results of
+  the windows that closed, the dead letters, and the consumer offsets commit together or
+  not at all. Consumers of the results read with
   isolation.level=read_committed, so an aborted or crashed step leaves no trace.
 - The offset committed for an input partition is the offset of the oldest record still
   in an open window (or the next offset when none is open), so a restart replays
@@ -40,16 +42,16 @@ from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from kafkalab.transports.kafka import clients
-from kafkalab.core import serde
-from kafkalab.runtime.loop import Component, run_component
 from kafkalab.config import LabConfig
-from kafkalab.transports.kafka.deadletters import DeadLetters
+from kafkalab.core import serde, streams
+from kafkalab.core.market_logic import MarketLogic, Output, Verdict
+from kafkalab.core.models import InvalidMessage, now_us
+from kafkalab.core.windowing import NEVER, PartitionWindows, WindowSpec
 from kafkalab.errors import LabError
-from kafkalab.core.models import InvalidMessage, OrderBook, Trade, now_us
+from kafkalab.runtime.loop import Component, run_component
+from kafkalab.transports.kafka import clients
+from kafkalab.transports.kafka.deadletters import DeadLetters
 from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
-from kafkalab.core.windowing import (NEVER, BookFeaturesBuilder, CandleBuilder, Outcome, PartitionWindows, Window,
-                        WindowSpec)
 
 TXN_TIMEOUT_S = 30.0
 # An open transaction of a crashed instance blocks read_committed readers until it is
@@ -82,9 +84,17 @@ class Topics:
     def all(self) -> list[str]:
         return [self.trades, self.orderbooks, self.candles, self.book_features, self.dead_letters]
 
+    def stream_of(self, topic: str) -> str:
+        """The stream an input topic carries."""
+        return streams.TRADES if topic == self.trades else streams.ORDERBOOKS
 
-def encode_metadata(part: PartitionWindows) -> str:
-    return f"{META_VERSION} {part.closed_through_us} {max(part.replay_until, part.next_offset)}"
+    def topic_of(self, stream: str) -> str:
+        """The topic an output stream goes to."""
+        return self.candles if stream == streams.CANDLES else self.book_features
+
+
+def encode_metadata(closed_through_us: int, replay_until: int) -> str:
+    return f"{META_VERSION} {closed_through_us} {replay_until}"
 
 
 def decode_metadata(text: str | None) -> tuple[int, int]:
@@ -115,14 +125,18 @@ class MarketProcessor(Component):
         self.formats = {t: serde.check_format(config.serializer_for(t)) for t in (topics.candles, topics.book_features)}
         self.spec = WindowSpec(allowed_lateness_us=int(allowed_lateness_ms) * 1000,
                                idle_timeout_us=int(idle_timeout_ms) * 1000)
-        self.max_ahead_us = int(max_event_ahead_s * 1_000_000)
+        self.logic = MarketLogic(self.spec, int(max_event_ahead_s * 1_000_000))
         self.batch_size = int(batch_size)
         self.poll_timeout_s = float(poll_timeout_s)
-        self.partitions: dict[tuple[str, int], PartitionWindows] = {}
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self.dead_letters: DeadLetters | None = None
         self.in_transaction = False
+
+    @property
+    def partitions(self) -> dict[tuple[str, int], PartitionWindows]:
+        """The window state per assigned (topic, partition)."""
+        return self.logic.partitions
 
     # -- lifecycle ----------------------------------------------------------------
     def setup(self, stack: ExitStack) -> None:
@@ -151,6 +165,143 @@ class MarketProcessor(Component):
         self.consumer.subscribe([self.topics.trades, self.topics.orderbooks],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
 
+    def step(self) -> None:
+        try:
+            self._step()
+        except _FatalClientError as exc:
+            self._recover(exc.error)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._recover(exc.args[0])
+
+    def _step(self) -> None:
+        """Decide about what arrived (no Kafka write yet), then commit the step's effects at once."""
+        now = now_us()
+        dead = self._handle_all(self.consumer.consume(self.batch_size, self.poll_timeout_s), now)
+        self.logic.close_idle(now, self._caught_up)
+        outputs = self.logic.take_outputs(now_us())
+        if dead or outputs:
+            self._transaction(dead, outputs)
+
+    def finish(self) -> None:
+        # Commit the latest positions too, so the group's lag is accurate after a clean stop.
+        if self.partitions:
+            self._transaction([], [])
+
+    # -- the exactly-once step ----------------------------------------------------------
+    def _transaction(self, dead: list[tuple[Message, str]], outputs: list[Output]) -> None:
+        """Dead letters, window results and input offsets commit together or not at all."""
+        self.producer.begin_transaction()
+        self.in_transaction = True
+        for msg, reason in dead:
+            self.dead_letters.send(msg, reason)
+        for output in outputs:
+            self._produce(output)
+        try:
+            offsets = self._offsets()
+            if offsets:
+                group = self.consumer.consumer_group_metadata()
+                self._retrying(lambda: self.producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
+            self._retrying(lambda: self.producer.commit_transaction(TXN_TIMEOUT_S))
+        except KafkaException as exc:
+            self._abort_and_rewind(exc.args[0])
+            return
+        self.in_transaction = False
+        self.counters.add("transactions")
+        self.dead_letters.raise_if_failed()
+
+    def _produce(self, output: Output) -> None:
+        topic = self.topics.topic_of(output.stream)
+        payload, headers = serde.encode(output.record, self.formats[topic])
+        while True:
+            try:
+                self.producer.produce(topic, key=output.record.symbol.encode(), value=payload, headers=headers)
+                break
+            except BufferError:
+                self.producer.poll(0.1)
+        self.counters.add("candles" if output.stream == streams.CANDLES else "book_features")
+
+    def _offsets(self) -> list[TopicPartition]:
+        offsets = []
+        for (topic, partition) in self.partitions:
+            resume, closed_through_us, replay_until = self.logic.resume_state((topic, partition))
+            if resume >= 0:
+                metadata = encode_metadata(closed_through_us, replay_until)
+                offsets.append(TopicPartition(topic, partition, resume, metadata=metadata))
+        return offsets
+
+    # -- records ------------------------------------------------------------------
+    def _handle_all(self, messages: list[Message], now: int) -> list[tuple[Message, str]]:
+        """What the market logic decides for each consumed message; returns the dead letters due."""
+        dead: list[tuple[Message, str]] = []
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.fatal() or err.code() == KafkaError._FATAL:  # _FATAL (fatal() False): e.g. fenced
+                    self._rejoin(err)
+                    dead.clear()  # their partitions were dropped: the new assignment replays them
+                elif err.code() != KafkaError._PARTITION_EOF:
+                    print(f"{self.name}: consumer: {err.name()}: {err.str()}", flush=True)
+                continue
+            reason = self._handle(msg, now)
+            if reason is not None:
+                dead.append((msg, reason))
+        return dead
+
+    def _handle(self, msg: Message, now: int) -> str | None:
+        """Count one message and return the reason it must go to dead-letters, if it must."""
+        key = (msg.topic(), msg.partition())
+        if key not in self.partitions:  # fetched before a revoke: not ours any more
+            return None
+        self.counters.add("consumed")
+        try:
+            record = self._decode(msg)
+        except InvalidMessage as exc:
+            decision = self.logic.handle_invalid(key, msg.offset(), str(exc), now)
+        else:
+            decision = self.logic.handle(key, msg.offset(), record, now)
+        if decision.verdict is Verdict.ADDED:
+            self.counters.add("trades" if key[0] == self.topics.trades else "books")
+        elif decision.verdict is Verdict.REPLAYED:
+            self.counters.add("replayed")
+        elif decision.verdict is Verdict.LATE:
+            self.counters.add("late")
+        if decision.verdict in (Verdict.LATE, Verdict.INVALID):
+            self.counters.add("dead_letters")
+            return decision.reason
+        return None
+
+    def _decode(self, msg: Message):
+        record = serde.decode(msg.value(), msg.headers())
+        _, kafka_ms = msg.timestamp()
+        return self.logic.validate(self.topics.stream_of(msg.topic()), record,
+                                   kafka_ms * 1000 if kafka_ms > 0 else None,
+                                   where=f"topic {msg.topic()}", stamp="the record's Kafka timestamp")
+
+    def _caught_up(self, key: tuple[str, int], part: PartitionWindows) -> bool:
+        """Nothing left to read in the partition, as far as the last fetch told (no request)."""
+        _, end = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+        return end < 0 or part.next_offset < 0 or part.next_offset >= end
+
+    # -- recovery paths -------------------------------------------------------------------
+    def _abort_and_rewind(self, err: KafkaError) -> None:
+        """A failed step: abort its transaction and rewind every assigned partition to its
+        committed offset (state rebuilt from the metadata): nothing lost or doubled."""
+        if err.fatal():
+            raise _FatalClientError(err)
+        if not (err.txn_requires_abort() or err.retriable()):
+            raise ProcessorError(f"transaction failed: {err.str()}; restart the processor "
+                                 f"(it resumes from the last committed transaction)") from None
+        print(f"{self.name}: transaction aborted ({err.str()}); rewinding to the committed offsets", flush=True)
+        self._retrying_abort()
+        self.in_transaction = False
+        self.counters.add("aborted")
+        if err.code() == KafkaError.FENCED_INSTANCE_ID:  # our consumer was fenced: a rewind cannot work
+            self._rejoin(err)
+        else:
+            self._rewind()
+
     def _rejoin(self, error: KafkaError) -> None:
         """A static member can be fenced by its own group.instance.id when the group coordinator
         fails over (apache/kafka#23542): a fatal consumer error. Like a restart: abort the open
@@ -164,22 +315,12 @@ class MarketProcessor(Component):
 
     def _reopen_consumer(self) -> None:
         self._abort_open_transaction()
-        self.partitions.clear()
+        self.logic.clear()
         try:
             self._consumer_stack.close()
         except (KafkaException, RuntimeError):
             pass  # closing a fenced consumer may complain; it is gone either way
         self._open_consumer()
-
-    def step(self) -> None:
-        try:
-            self._step()
-        except _FatalClientError as exc:
-            self._recover(exc.error)
-        except KafkaException as exc:
-            if not exc.args[0].fatal():
-                raise
-            self._recover(exc.args[0])
 
     def _recover(self, error: KafkaError) -> None:
         """A fatal producer error (e.g. INVALID_TXN_STATE after a transaction timed out while
@@ -197,153 +338,6 @@ class MarketProcessor(Component):
             pass  # flushing a failed producer raises; its records were never committed
         self._open_producer()
         self._reopen_consumer()
-
-    def _step(self) -> None:
-        messages = self.consumer.consume(self.batch_size, self.poll_timeout_s)
-        now = now_us()
-        for msg in messages:
-            self._handle(msg, now)
-        idle_topics = self._idle_topics(now)
-        for (topic, partition), part in self.partitions.items():
-            part.close_idle(now, topic in idle_topics and self._caught_up(topic, partition, part))
-        ready = [(tp, w) for tp, part in self.partitions.items() for w in part.take_ready()]
-        if ready:
-            self._begin()
-            for (topic, _), window in ready:
-                self._emit(topic, window)
-        if self.in_transaction:
-            self._commit()
-
-    def finish(self) -> None:
-        # Commit the latest positions too, so the group's lag is accurate after a clean stop.
-        if self.partitions:
-            self._begin()
-        if self.in_transaction:
-            self._commit()
-
-    # -- records ------------------------------------------------------------------
-    def _handle(self, msg: Message, now: int) -> None:
-        err = msg.error()
-        if err is not None:
-            if err.fatal() or err.code() == KafkaError._FATAL:  # _FATAL (fatal() False): e.g. fenced
-                self._rejoin(err)
-                return
-            if err.code() != KafkaError._PARTITION_EOF:
-                print(f"{self.name}: consumer: {err.name()}: {err.str()}", flush=True)
-            return
-        tp = (msg.topic(), msg.partition())
-        part = self.partitions.get(tp)
-        if part is None:  # fetched before a revoke: not ours any more
-            return
-        self.counters.add("consumed")
-        offset = msg.offset()
-        try:
-            record = self._decode(msg)
-        except InvalidMessage as exc:
-            part.seen(offset, now)
-            if offset < part.replay_until:  # dead-lettered before the restart
-                self.counters.add("replayed")
-                return
-            self._dead_letter(msg, str(exc))
-            return
-        outcome = part.add(record.symbol, record.event_ts_us, offset, record, now)
-        if outcome is Outcome.ADDED:
-            self.counters.add("trades" if isinstance(record, Trade) else "books")
-        elif outcome is Outcome.REPLAYED:
-            self.counters.add("replayed")
-        else:
-            self.counters.add("late")
-            start = self.spec.start_of(record.event_ts_us)
-            self._dead_letter(msg, f"late: event time {record.event_ts_us} us is in window "
-                                   f"[{start}, {start + self.spec.size_us}) of {record.symbol}, closed at "
-                                   f"watermark {part.closed_through_us} us")
-
-    def _idle_topics(self, now_us: int) -> set[str]:
-        """Input topics none of whose assigned partitions received a record for idle_timeout.
-
-        The idle rule closes windows by wall-clock time only when the whole input has
-        stopped (the generators ended). A single quiet partition while its neighbours
-        still flow is rather a partition whose leader is failing over: its producer is
-        retrying, and closing its windows early would turn those records into "late".
-        """
-        busy = {topic for (topic, _), part in self.partitions.items()
-                if part.last_arrival_us is not None and now_us - part.last_arrival_us < self.spec.idle_timeout_us}
-        return {topic for topic, _ in self.partitions} - busy
-
-    def _caught_up(self, topic: str, partition: int, part: PartitionWindows) -> bool:
-        """Nothing left to read in the partition, as far as the last fetch told (no request)."""
-        _, end = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-        return end < 0 or part.next_offset < 0 or part.next_offset >= end
-
-    def _decode(self, msg: Message):
-        record = serde.decode(msg.value(), msg.headers())
-        expected = Trade if msg.topic() == self.topics.trades else OrderBook
-        if not isinstance(record, expected):
-            raise InvalidMessage(f"a {record.TYPE} record in topic {msg.topic()} (expected {expected.TYPE})")
-        kind, kafka_ms = msg.timestamp()
-        if kafka_ms > 0 and record.event_ts_us - kafka_ms * 1000 > self.max_ahead_us:
-            raise InvalidMessage(f"event time {record.event_ts_us} us is more than {self.max_ahead_us / 1e6:g} s "
-                                 f"ahead of the record's Kafka timestamp ({kafka_ms} ms)")
-        return record
-
-    def _dead_letter(self, msg: Message, reason: str) -> None:
-        self._begin()
-        self.dead_letters.send(msg, reason)
-        self.counters.add("dead_letters")
-
-    def _emit(self, input_topic: str, window: Window) -> None:
-        result = window.result(now_us())
-        topic = self.topics.candles if input_topic == self.topics.trades else self.topics.book_features
-        payload, headers = serde.encode(result, self.formats[topic])
-        while True:
-            try:
-                self.producer.produce(topic, key=result.symbol.encode(), value=payload, headers=headers)
-                break
-            except BufferError:
-                self.producer.poll(0.1)
-        self.counters.add("candles" if input_topic == self.topics.trades else "book_features")
-
-    # -- transactions -------------------------------------------------------------
-    def _begin(self) -> None:
-        if not self.in_transaction:
-            self.producer.begin_transaction()
-            self.in_transaction = True
-
-    def _offsets(self) -> list[TopicPartition]:
-        offsets = []
-        for (topic, partition), part in self.partitions.items():
-            resume = part.resume_offset()
-            if resume >= 0:
-                offsets.append(TopicPartition(topic, partition, resume, metadata=encode_metadata(part)))
-        return offsets
-
-    def _commit(self) -> None:
-        """Offsets + commit in the open transaction; on an abortable failure, abort and rewind."""
-        try:
-            offsets = self._offsets()
-            if offsets:
-                group = self.consumer.consumer_group_metadata()
-                self._retrying(lambda: self.producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
-            self._retrying(lambda: self.producer.commit_transaction(TXN_TIMEOUT_S))
-        except KafkaException as exc:
-            err = exc.args[0]
-            if err.fatal():
-                raise _FatalClientError(err)
-            if not (err.txn_requires_abort() or err.retriable()):
-                raise ProcessorError(f"transaction failed: {err.str()}; restart the processor "
-                                     f"(it resumes from the last committed transaction)") from None
-            print(f"{self.name}: transaction aborted ({err.str()}); rewinding to the committed offsets", flush=True)
-            self._retrying_abort()
-            self.in_transaction = False
-            self.counters.add("aborted")
-            if err.code() == KafkaError.FENCED_INSTANCE_ID:  # our consumer was fenced: a rewind cannot work
-                self._rejoin(err)
-            else:
-                self._rewind()
-            return
-        self.in_transaction = False
-        self.counters.add("transactions")
-        self.dead_letters.raise_if_failed()
 
     def _retrying(self, call) -> None:
         """Retry what librdkafka calls retriable (e.g. a timeout while brokers are down),
@@ -385,18 +379,14 @@ class MarketProcessor(Component):
                 pass  # the broker aborts it after transaction.timeout.ms anyway
             self.in_transaction = False
 
-    # -- partition state ---------------------------------------------------------------
-    def _builder(self, topic: str):
-        return CandleBuilder if topic == self.topics.trades else BookFeaturesBuilder
-
+    # -- partition state (rebalances) ---------------------------------------------------
     def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """Fresh window state per partition from its committed offset and metadata."""
         committed = self.consumer.committed(partitions, timeout=TXN_TIMEOUT_S)
         for tp in committed:
             closed_through, replay_until = decode_metadata(tp.metadata)
-            part = PartitionWindows(self._builder(tp.topic), self.spec, closed_through, replay_until)
-            part.next_offset = part.restored_offset = tp.offset if tp.offset >= 0 else -1
-            self.partitions[(tp.topic, tp.partition)] = part
+            self.logic.open((tp.topic, tp.partition), self.topics.stream_of(tp.topic), closed_through, replay_until,
+                            tp.offset)
         return committed
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -404,7 +394,7 @@ class MarketProcessor(Component):
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            self.partitions.pop((tp.topic, tp.partition), None)
+            self.logic.drop((tp.topic, tp.partition))
 
     def _rewind(self) -> None:
         assigned = [TopicPartition(t, p) for (t, p) in self.partitions]

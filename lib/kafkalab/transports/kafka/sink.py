@@ -1,279 +1,45 @@
-"""CSV sinks: trades -> trades.csv, candles -> candles.csv, book features -> book_features.csv.
+"""Kafka CSV sinks: trades -> trades.csv, candles -> candles.csv, book features -> book_features.csv.
 
-Guarantees, and how:
-- Complete lines only. A batch is formatted in memory and handed to the OS with one
-  `write` (then it survives a killed process); a background thread fsyncs it (then it
-  survives a machine crash) without holding up the next batch. A process killed
-  mid-write can leave at most one partial last line; it is cut off when the file is
-  opened again.
-- Idempotent across restarts. Every row keeps its Kafka partition and offset. On start
-  the sink reads the highest offset per partition from its CSV, starts each assigned
-  partition right after it, and drops any record at or below it. The CSV, not the
+Delivery guarantee: every record of the topic lands in its CSV exactly once, across kill -9
+and restarts. The files' durability (whole lines, background fsync, one writer, one file per
+source) is kafkalab.core.csvstore's; this module adds the Kafka side:
+- Idempotent across restarts. Every row keeps its position "partition:offset" (transport
+  "kafka"). On start the sink reads the highest offset per partition from its CSV, starts each
+  assigned partition right after it, and drops any record at or below it. The CSV, not the
   consumer group, is the source of truth; the group's offsets are committed only after
   the rows are fsync'ed (for lag monitoring and for partitions the file has not seen yet).
 - Low latency: the first record of a batch is awaited with a blocking poll, the rest of
   what is already fetched is taken without waiting, and `written_ts_us` is taken just
   before the write.
-- One file per topic incarnation. A sidecar `<file>.source.json` records the topic and
-  its topic id; if the topic was deleted and recreated (offsets start again at 0) the
-  old CSV is moved aside instead of silently skipping the new records.
+- One file per topic incarnation: the file's source is the topic and its topic id; if the
+  topic was deleted and recreated (offsets start again at 0) the old CSV is moved aside
+  instead of silently skipping the new records.
 - Undecodable or invalid records go to dead-letters; the sink keeps going.
-
-One sink process per file: a lock file (`<file>.lock`, flock) refuses a second writer.
 """
 
 from __future__ import annotations
 
-import csv
-import fcntl
 import hashlib
-import io
-import json
-import operator
-import os
-import threading
 import time
-import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import ExitStack, contextmanager
-from functools import lru_cache
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 
-from kafkalab.transports.kafka import clients, topics
-from kafkalab.core import serde
 from kafkalab import config as lab_config
-from kafkalab.transports.kafka.clients import require_topics
-from kafkalab.runtime.loop import Component, run_component
-from kafkalab.transports.kafka.deadletters import DeadLetters
-from kafkalab.errors import LabError
+from kafkalab.core import serde
+from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV, TRADES_COLUMNS,
+                                    TRADES_CSV, BackgroundSync, CsvAppender, claim_csv, exclusive_writer,
+                                    message_values, require_writable_dir, written_positions)
 from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
-
-# The columns every sink adds after the message fields.
-SINK_COLUMNS = ("written_ts_us", "kafka_partition", "kafka_offset")
-TRADES_COLUMNS: tuple[str, ...] = (*Trade.field_names(), *SINK_COLUMNS)
-CANDLES_COLUMNS: tuple[str, ...] = (*Candle.field_names(), *SINK_COLUMNS)
-BOOK_FEATURES_COLUMNS: tuple[str, ...] = (*BookFeatures.field_names(), *SINK_COLUMNS)
-
-TRADES_CSV = "trades.csv"
-CANDLES_CSV = "candles.csv"
-BOOK_FEATURES_CSV = "book_features.csv"
-
-NEWLINE = b"\n"
-
-
-class CsvFileError(LabError):
-    """A CSV file or its folder cannot be used; the message names the path and the fix."""
-
-
-# ---- the results folder -------------------------------------------------------------
-
-def require_writable_dir(folder: Path) -> Path:
-    """Create `folder` if needed and prove we can write there, before consuming anything."""
-    folder = Path(folder)
-    probe = folder / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique: two sinks may probe at once
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        raise CsvFileError(
-            f"cannot write to results folder {folder} ({exc.strerror or type(exc).__name__}); "
-            f"make it writable or choose another with KAFKALAB_RESULTS_DIR or the results_dir parameter"
-        ) from None
-    return folder
-
-
-# ---- reading what is already on disk --------------------------------------------------
-
-def truncate_partial_line(path: Path) -> int:
-    """Cut a trailing incomplete line (a write interrupted by kill -9); returns bytes removed."""
-    path = Path(path)
-    if not path.exists():
-        return 0
-    with path.open("r+b") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return 0
-        f.seek(size - 1)
-        if f.read(1) == NEWLINE:
-            return 0
-        keep = _end_of_last_complete_line(f, size)
-        f.truncate(keep)
-        f.flush()
-        os.fsync(f.fileno())
-    return size - keep
-
-
-def _end_of_last_complete_line(f, size: int, block: int = 64 * 1024) -> int:
-    """Offset just after the last newline in the file (0 if there is none)."""
-    end = size
-    while end > 0:
-        start = max(0, end - block)
-        f.seek(start)
-        chunk = f.read(end - start)
-        at = chunk.rfind(NEWLINE)
-        if at >= 0:
-            return start + at + 1
-        end = start
-    return 0
-
-
-def read_header(path: Path) -> list[str] | None:
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0:
-        return None
-    with path.open(newline="") as f:
-        return next(csv.reader(f), None)
-
-
-def last_offsets(path: Path) -> dict[int, int]:
-    """Highest kafka_offset per kafka_partition among the rows of a sink CSV."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    result: dict[int, int] = {}
-    with path.open(newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return {}
-        p_col, o_col = header.index("kafka_partition"), header.index("kafka_offset")
-        for line, row in enumerate(reader, start=2):
-            try:
-                partition, offset = int(row[p_col]), int(row[o_col])
-            except (IndexError, ValueError):
-                raise CsvFileError(
-                    f"{path} line {line} is not a sink row; move the file away (the sink then starts a new one)"
-                ) from None
-            if offset > result.get(partition, -1):
-                result[partition] = offset
-    return result
-
-
-def prepare_csv(path: Path, columns: Sequence[str]) -> dict[int, int]:
-    """Make `path` a clean CSV with our header; return the last offset per partition in it."""
-    path = Path(path)
-    truncate_partial_line(path)
-    header = read_header(path)
-    if header is None:
-        with path.open("wb") as f:
-            f.write(format_rows([columns]))
-            f.flush()
-            os.fsync(f.fileno())
-        _fsync_dir(path.parent)
-        return {}
-    if list(header) != list(columns):
-        raise CsvFileError(
-            f"{path} has columns {','.join(header)[:120]}, expected {','.join(columns)[:120]}; "
-            f"move the file away or use another results_dir"
-        )
-    return last_offsets(path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a created or renamed file's directory entry durable too."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# ---- topic identity (the sidecar) -------------------------------------------------------
-
-def source_path(csv_path: Path) -> Path:
-    return Path(csv_path).with_name(Path(csv_path).name + ".source.json")
-
-
-def claim_csv(csv_path: Path, topic: str, topic_id: str) -> Path | None:
-    """Bind `csv_path` to this topic incarnation.
-
-    If the file was written from another topic (or from a topic that has since been
-    deleted and recreated, whose offsets restarted at 0), move it aside so its offsets
-    cannot hide new records; returns where it went, else None.
-    """
-    csv_path, sidecar = Path(csv_path), source_path(csv_path)
-    wanted = {"topic": topic, "topic_id": topic_id}
-    moved = None
-    if csv_path.exists() and sidecar.exists():
-        try:
-            known = json.loads(sidecar.read_text())
-        except (OSError, ValueError):
-            known = {}
-        if {k: known.get(k) for k in wanted} != wanted:
-            moved = csv_path.with_name(f"{csv_path.stem}.{time.strftime('%Y%m%dT%H%M%S')}{csv_path.suffix}")
-            csv_path.rename(moved)
-    if moved is not None or not sidecar.exists() or not csv_path.exists():
-        tmp = sidecar.with_suffix(".tmp")
-        tmp.write_text(json.dumps(wanted) + "\n")
-        tmp.replace(sidecar)
-        _fsync_dir(sidecar.parent)
-    return moved
-
-
-@contextmanager
-def exclusive_writer(csv_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `<file>.lock` while writing `csv_path`.
-
-    Two sinks appending to one CSV would each resume from what they read at start and
-    write the same records twice. The lock (flock) is released by the kernel when the
-    holder exits in any way, kill -9 included, so a restart never finds a stale lock.
-    """
-    lock_path = Path(csv_path).with_name(Path(csv_path).name + ".lock")
-    handle = lock_path.open("a+")
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise CsvFileError(f"{csv_path} is being written by {holder}; stop that sink first "
-                               f"(one sink per file) or use another results_dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
-
-
-# ---- writing -----------------------------------------------------------------------------
-
-def format_rows(rows: Iterable[Sequence[object]]) -> bytes:
-    """CSV lines for `rows`, every one ending in a newline (floats keep full precision)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue().encode()
-
-
-@lru_cache(maxsize=None)
-def _message_getter(columns: tuple[str, ...]) -> Callable[[Record], tuple]:
-    """Reads a record's fields in column order (the columns before the sink's own)."""
-    if columns[-len(SINK_COLUMNS):] != SINK_COLUMNS:
-        raise ValueError(f"sink columns must end with {SINK_COLUMNS}")
-    getter = operator.attrgetter(*columns[: -len(SINK_COLUMNS)])
-    return getter if len(columns) > len(SINK_COLUMNS) + 1 else (lambda record: (getter(record),))
-
-
-def message_values(record: Record, columns: Sequence[str]) -> tuple:
-    """The message part of a CSV row (flat message types: plain attribute reads, no copies)."""
-    values = _message_getter(tuple(columns))(record)
-    # A line break inside a field would split a row across lines and defeat the
-    # partial-line repair; such a record is refused (it goes to dead-letters).
-    for value in values:
-        if isinstance(value, str) and ("\n" in value or "\r" in value):
-            raise ValueError(f"field value {value[:20]!r} contains a line break")
-    return values
-
-
-def record_row(record: Record, columns: Sequence[str], written_ts_us: int,
-               partition: int, offset: int) -> list[object]:
-    """One CSV row: the message's fields in column order, then the sink's own columns."""
-    return [*message_values(record, columns), written_ts_us, partition, offset]
+from kafkalab.errors import LabError
+from kafkalab.runtime.loop import Component, run_component
+from kafkalab.transports.kafka import clients, topics
+from kafkalab.transports.kafka.clients import require_topics
+from kafkalab.transports.kafka.deadletters import DeadLetters
+from kafkalab.transports.kafka.topics import TRANSPORT, parse_position, position
 
 
 class ResumeFilter:
@@ -294,114 +60,13 @@ class ResumeFilter:
         last = self.last.get(partition)
         return None if last is None else last + 1
 
-
-class CsvAppender:
-    """Appends whole batches of rows to one CSV and makes each batch durable."""
-
-    def __init__(self, path: Path, columns: Sequence[str]):
-        self.path = Path(path)
-        self.columns = tuple(columns)
-        self.resume = ResumeFilter(prepare_csv(self.path, self.columns))
-        self._file = self.path.open("ab")
-        self.rows_written = 0
-
-    def write(self, rows: Sequence[Sequence[object]]) -> None:
-        """One write of whole lines, handed to the OS: they survive a killed process at once,
-        and a machine crash after the next `sync`."""
-        if not rows:
-            return
-        self._file.write(format_rows(rows))
-        self._file.flush()
-        self.rows_written += len(rows)
-
-    def sync(self) -> None:
-        os.fsync(self._file.fileno())
-
-    def append(self, rows: Sequence[Sequence[object]]) -> None:
-        """write + fsync: after return the rows survive a crash."""
-        self.write(rows)
-        self.sync()
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-
-    def __enter__(self) -> "CsvAppender":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class BackgroundSync:
-    """fsyncs the files in a thread: a slow disk then delays durability (and the offset
-    commits that wait for it), not the next row. Each `request()` returns a ticket; `done`
-    is the highest ticket whose rows are on disk (group commit: one fsync may cover many)."""
-
-    def __init__(self, files: Sequence[CsvAppender]):
-        self.files = list(files)
-        self._cv = threading.Condition()
-        self._requested = self._done = 0
-        self._closing = False
-        self._error: Exception | None = None
-        self._thread = threading.Thread(target=self._run, name="csv-fsync", daemon=True)
-        self._thread.start()
-
-    def request(self) -> int:
-        with self._cv:
-            self._requested += 1
-            self._cv.notify_all()
-            return self._requested
-
-    @property
-    def done(self) -> int:
-        with self._cv:
-            self._raise_if_failed()
-            return self._done
-
-    def wait(self, ticket: int, timeout_s: float = 60.0) -> bool:
-        with self._cv:
-            self._cv.wait_for(lambda: self._done >= ticket or self._error is not None, timeout_s)
-            self._raise_if_failed()
-            return self._done >= ticket
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise CsvFileError(f"cannot fsync {', '.join(str(f.path) for f in self.files)} "
-                               f"({getattr(self._error, 'strerror', None) or self._error}); is the disk full or failing?")
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                self._cv.wait_for(lambda: self._requested > self._done or self._closing)
-                if self._requested == self._done:
-                    return  # closing, nothing left to sync
-                target = self._requested
-            try:
-                for f in self.files:
-                    f.sync()
-            except (OSError, ValueError) as exc:  # ValueError: the file was closed underneath
-                with self._cv:
-                    self._error = exc
-                    self._cv.notify_all()
-                return
-            with self._cv:
-                self._done = target
-                self._cv.notify_all()
-
-    def close(self) -> None:
-        with self._cv:
-            self._closing = True
-            self._cv.notify_all()
-        self._thread.join(60.0)
-
-    def __enter__(self) -> "BackgroundSync":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    @classmethod
+    def from_csv(cls, path: Path) -> "ResumeFilter":
+        """The last offset per partition among the rows this transport wrote to a sink CSV."""
+        resume = cls()
+        for partition, offset in written_positions(path, TRANSPORT, parse_position):
+            resume.note(partition, offset)
+        return resume
 
 
 # ---- the Kafka side ----------------------------------------------------------------------
@@ -474,6 +139,7 @@ class CsvSink(Component):
         self.settings = settings
         self.targets = {t.topic: t for t in settings.targets}
         self.files: dict[str, CsvAppender] = {}
+        self.resume: dict[str, ResumeFilter] = {}
         self.consumer = None
         self.dead_letters = None
         self._committed: dict[tuple[str, int], int] = {}
@@ -491,12 +157,14 @@ class CsvSink(Component):
         require_topics(s.bootstrap_servers, [*self.targets, s.dead_letters_topic])
         for target in s.targets:
             stack.enter_context(exclusive_writer(target.path))
-            moved = claim_csv(target.path, target.topic, topic_id(s.bootstrap_servers, target.topic))
+            source = {"topic": target.topic, "topic_id": topic_id(s.bootstrap_servers, target.topic)}
+            moved = claim_csv(target.path, source)
             if moved is not None:
                 print(f"{self.name}: {target.path.name} belonged to an earlier '{target.topic}' topic; "
                       f"moved it to {moved.name}", flush=True)
             appender = stack.enter_context(CsvAppender(target.path, target.columns))
             self.files[target.topic] = appender
+            self.resume[target.topic] = ResumeFilter.from_csv(target.path)
             self.counters.set(target.counter, 0)
         # Entered after the files, so it stops (last fsync done) before they are closed.
         self.syncer = stack.enter_context(BackgroundSync(list(self.files.values())))
@@ -542,7 +210,7 @@ class CsvSink(Component):
     def _on_assign(self, consumer, partitions) -> None:
         """Start each partition right after the last row the CSV holds for it."""
         for tp in partitions:
-            resume_at = self.files[tp.topic].resume.next_offset(tp.partition)
+            resume_at = self.resume[tp.topic].next_offset(tp.partition)
             if resume_at is not None:
                 tp.offset = resume_at
         # Partitions the file has never seen start at the group's committed offset
@@ -585,7 +253,7 @@ class CsvSink(Component):
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             self.counters.add("consumed")
             target = self.targets[topic]
-            if not self.files[topic].resume.accept(partition, offset):
+            if not self.resume[topic].accept(partition, offset):
                 self.counters.add("skipped")  # already in the CSV (a restart replayed it)
                 continue
             try:
@@ -597,10 +265,10 @@ class CsvSink(Component):
             accepted.setdefault(topic, []).append((values, partition, offset))
         written_ts_us = now_us()  # the moment the rows are handed to the file
         for topic, items in accepted.items():
-            target, out = self.targets[topic], self.files[topic]
-            out.write([(*values, written_ts_us, p, o) for values, p, o in items])
+            target, out, resume = self.targets[topic], self.files[topic], self.resume[topic]
+            out.write([(*values, written_ts_us, TRANSPORT, position(p, o)) for values, p, o in items])
             for _values, p, o in items:
-                out.resume.note(p, o)
+                resume.note(p, o)
             self.counters.add(target.counter, len(items))
             self.counters.add("written", len(items))
         if dead:

@@ -13,7 +13,9 @@ from kafkalab.core.streams import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOO
 
 # Re-exported: Kafka modules name topics through this module.
 __all__ = ["BOOK_FEATURES", "CANDLES", "DEAD_LETTERS", "ORDERBOOKS", "TRADES", "TOPICS", "TOPICS_BY_NAME",
-           "TopicSpec", "spec"]
+           "TRANSPORT", "TopicSpec", "parse_position", "position", "spec"]
+
+TRANSPORT = "kafka"  # the `transport` column of the rows Kafka components write
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -46,3 +48,14 @@ TOPICS_BY_NAME = {spec.name: spec for spec in TOPICS}
 
 def spec(name: str) -> TopicSpec:
     return TOPICS_BY_NAME[name]
+
+
+def position(partition: int, offset: int) -> str:
+    """Where a record sits in its topic, as the CSVs' opaque `position` column holds it."""
+    return f"{partition}:{offset}"
+
+
+def parse_position(text: str) -> tuple[int, int]:
+    """(partition, offset) of a `position` string; ValueError for anything else."""
+    partition, offset = text.split(":")
+    return int(partition), int(offset)
