@@ -161,6 +161,10 @@ class Component:
     def reset_stop(self) -> None:
         self._stop.clear()
 
+    def reset_counters(self) -> None:
+        """Fresh counters for a new start: the counters of one start count the same records."""
+        self.counters = Counters(*self.counter_names)
+
     def wait(self, seconds: float) -> bool:
         """Sleep that wakes up on stop(); True if a stop was requested."""
         return self._stop.wait(seconds)
