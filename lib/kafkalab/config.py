@@ -31,6 +31,10 @@ ENV_HOME = "KAFKALAB_HOME"
 ENV_TRANSPORT = "KAFKALAB_TRANSPORT"
 # Set by the runner for the components it starts: "<pid>:<process start time>" of the runner.
 ENV_SUPERVISOR = "KAFKALAB_SUPERVISOR"
+# The RabbitMQ and ZeroMQ transports' own settings, parsed in their folders from what is read here.
+ENV_RABBITMQ = ("KAFKALAB_RABBITMQ_URL", "KAFKALAB_RABBITMQ_BASE_PORT", "KAFKALAB_RABBITMQ_MANAGEMENT_PORT",
+                "KAFKALAB_RABBITMQ_DIR", "KAFKALAB_RABBITMQ_START_TIMEOUT_S")
+ENV_ZEROMQ = ("KAFKALAB_ZMQ_ENDPOINTS", "KAFKALAB_ZMQ_HWM")
 # Set by jupyter_server for the kernels it starts (JupyterLab), not by papermill.
 ENV_JUPYTER_SESSION = "JPY_SESSION_NAME"
 
@@ -47,6 +51,8 @@ ENV_VARS = (
     ENV_START_TIMEOUT_S,
     ENV_HOME,
     ENV_TRANSPORT,
+    *ENV_RABBITMQ,
+    *ENV_ZEROMQ,
     ENV_SUPERVISOR,
     ENV_JUPYTER_SESSION,
 )
@@ -108,6 +114,9 @@ class LabConfig:
     project_root: Path
     cluster: ClusterConfig = field(repr=False)
     transport: str = DEFAULT_TRANSPORT  # kafka | rabbitmq | zeromq (KAFKALAB_TRANSPORT, --transport)
+    # (name, value) of the ENV_RABBITMQ / ENV_ZEROMQ variables that are set: pairs keep the config hashable
+    rabbitmq_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    zeromq_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -225,6 +234,10 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
+def _set_vars(env: Mapping[str, str], names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, env[name]) for name in names if env.get(name, "").strip())
+
+
 def load(env: Mapping[str, str] | None = None, **overrides) -> LabConfig:
     """Read the environment once, then apply overrides (None or '' means 'not given')."""
     env = os.environ if env is None else env
@@ -246,6 +259,8 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> LabConfig:
         project_root=root,
         cluster=cluster,
         transport=parse_transport(env.get(ENV_TRANSPORT, "").strip() or DEFAULT_TRANSPORT),
+        rabbitmq_env=_set_vars(env, ENV_RABBITMQ),
+        zeromq_env=_set_vars(env, ENV_ZEROMQ),
     )
     return config.with_overrides(**overrides)
 

@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from kafkalab.config import ENV_RABBITMQ
 from kafkalab.config import _float as seconds_setting  # one parser for every "seconds" variable
 from kafkalab.errors import ConfigError
 
-ENV_URL = "KAFKALAB_RABBITMQ_URL"
-ENV_BASE_PORT = "KAFKALAB_RABBITMQ_BASE_PORT"
-ENV_MANAGEMENT_PORT = "KAFKALAB_RABBITMQ_MANAGEMENT_PORT"
-ENV_DIR = "KAFKALAB_RABBITMQ_DIR"
-ENV_START_TIMEOUT_S = "KAFKALAB_RABBITMQ_START_TIMEOUT_S"
-ENV_VARS = (ENV_URL, ENV_BASE_PORT, ENV_MANAGEMENT_PORT, ENV_DIR, ENV_START_TIMEOUT_S)
+# The names are declared in config.py, the one module that reads the environment.
+ENV_VARS = ENV_RABBITMQ
+ENV_URL, ENV_BASE_PORT, ENV_MANAGEMENT_PORT, ENV_DIR, ENV_START_TIMEOUT_S = ENV_VARS
 
 DEFAULT_BASE_PORT = 5672
 DEFAULT_MANAGEMENT_PORT = 15672
@@ -112,12 +110,5 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def rabbit_config(config) -> RabbitConfig:
-    """The RabbitMQ part of a LabConfig, parsed here from the variables config.py read
-    (`config.rabbitmq_env`: the ENV_VARS above that were set). Until that field lands in
-    config.py, from the process environment, through the same parser."""
-    carried = getattr(config, "rabbitmq_env", None)
-    if carried is None:
-        import os
-
-        carried = {name: os.environ[name] for name in ENV_VARS if name in os.environ}
-    return RabbitConfig.from_env(carried, config.project_root)
+    """The RabbitMQ part of a LabConfig, parsed here from the variables config.py read."""
+    return RabbitConfig.from_env(dict(config.rabbitmq_env), config.project_root)

@@ -22,12 +22,13 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from kafkalab.config import ENV_ZEROMQ
 from kafkalab.errors import ConfigError
 from kafkalab.core.streams import BOOK_FEATURES, CANDLES, ORDERBOOKS, TRADES
 
-ENV_ENDPOINTS = "KAFKALAB_ZMQ_ENDPOINTS"
-ENV_HWM = "KAFKALAB_ZMQ_HWM"
-ENV_VARS = (ENV_ENDPOINTS, ENV_HWM)
+# The names are declared in config.py, the one module that reads the environment.
+ENV_VARS = ENV_ZEROMQ
+ENV_ENDPOINTS, ENV_HWM = ENV_VARS
 
 STREAMS = (TRADES, ORDERBOOKS, CANDLES, BOOK_FEATURES)
 DEFAULT_ENDPOINTS: Mapping[str, str] = {
