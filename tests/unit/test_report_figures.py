@@ -224,7 +224,8 @@ def test_transport_comparison_plots_and_captions():
 
 
 def _profile_summary() -> pd.DataFrame:
-    return pd.DataFrame([{**RUN, "transport": "kafka", "component": c, "runs": 3, "loop_mean_us": m,
+    return pd.DataFrame([{**RUN, "transport": "kafka", "component": c, "rate_hz": 0, "serializer": "msgpack",
+                          "runs": 3, "loop_mean_us": m, "records_per_s_sd": r / 20,
                           "loop_sd_us": m / 10, "records_per_s": r, "top_own_time": "decode (41 %)"}
                          for c, m, r in (("market-processor", 120.0, 7_500), ("trades-sink", 40.0, 20_000))])
 
@@ -234,7 +235,7 @@ def test_profile_summary_plot_and_caption():
     assert profile_figures.loop_columns(frame) == ("loop_mean_us", "loop_sd_us")
     assert_labelled(profile_figures.plot_loop_times(frame))
     caption = profile_figures.caption_loop_times(frame)
-    assert "kafka / market-processor: 120 ± 12 µs at 7,500 records/s" in caption
+    assert "kafka / market-processor / msgpack / 0: 120 ± 12 µs at 7,500 records/s" in caption
     assert profile_figures.top_function_columns(frame) == ["top_own_time"]
 
 

@@ -67,7 +67,7 @@ def plot_loop_times(frame: pd.DataFrame) -> Figure:
 
 def caption_loop_times(frame: pd.DataFrame) -> str:
     mean, sd = loop_columns(frame)
-    rate = _column(frame, r"records_per_s", r"rate")
+    rate = _column(frame, r"^records_per_s$", r"records_per_s$")
     rows = results.numeric(frame, *(c for c in (mean, sd, rate) if c)).dropna(subset=[mean])
     unit = _unit(mean)
     parts = []

@@ -94,5 +94,9 @@ def _show_profiler_section(config: LabConfig, res: results.Results) -> None:
     except ImportError:
         return
     show = getattr(module, "show", None)
-    if callable(show):
+    if not callable(show):
+        return
+    try:
         show(config, res)
+    except Exception as exc:  # noqa: BLE001 - the profiler's figures must not sink the whole report
+        show_markdown(f"> **Could not draw the profiler's figures:** {type(exc).__name__}: {str(exc)[:200]}")
