@@ -12,14 +12,9 @@ LIB = Path(__file__).resolve().parents[2] / "lib"
 PACKAGE = "kafkalab"
 FORBIDDEN_IN_CORE = {"confluent_kafka", "kafka", "pika", "aio_pika", "aiormq", "zmq", "papermill", "matplotlib",
                      "ipywidgets"}
-# Cycles on main when this test was written; their owners remove them. While one is there its
-# xfail below holds; the day it is gone that test turns red (strict) and its entry must go.
-KNOWN_CYCLES = {
-    frozenset({"kafkalab.runtime.loop", "kafkalab.runtime.widgets"}):
-        "runtime.loop <-> runtime.widgets (owner: pipeline)",
-    frozenset({"kafkalab.cli", "kafkalab.report.architecture", "kafkalab.report.render"}):
-        "cli -> report.render -> report.architecture -> cli (owner: report)",
-}
+# Cycles that may stay for a while, each with its owner; an entry's strict xfail below turns red the
+# day the cycle is gone, so the entry must go with it. Empty: the package has no import cycle.
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def modules(root: Path = LIB) -> dict[str, Path]:
