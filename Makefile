@@ -7,18 +7,21 @@ STAMP := $(VENV)/.installed
 SECONDS ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit report lab bench cluster-up cluster-down status clean
+.PHONY: run test test-unit report lab bench profile-view cluster-up cluster-down status clean
 
-$(STAMP): pyproject.toml
+# The exact versions the lab was measured with (requirements.lock), then the package itself.
+$(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $(STAMP)
 
-## run: local cluster up if needed, the whole pipeline for SECONDS, results/, report.html; stops what it started
+## run: local cluster up if needed, the whole pipeline for SECONDS, the bounded benchmark set, results/,
+## report.html; stops what it started. The report is rendered even when an experiment failed (and says so).
 run: $(STAMP)
 	$(LAB) run --seconds $(SECONDS)
-	$(LAB) report
+	$(LAB) bench report-set; status=$$?; $(LAB) report && exit $$status
 
 ## test: the whole suite against a real 3-node cluster that the session starts and stops
 test: $(STAMP)
@@ -60,3 +63,10 @@ status: $(STAMP)
 clean:
 	-$(LAB) cluster down
 	rm -rf .run results/data/*.csv results/runs/*.ipynb report.html
+
+## profile-view: SnakeViz on 127.0.0.1 only (PROF=file; default: the newest merged *-all.prof)
+PROFILE_PORT ?= 8080
+PROF ?= $(shell ls -t results/profiles/*-all.prof 2>/dev/null | head -1)
+profile-view: $(STAMP)
+	@test -n "$(PROF)" || { echo "no profile yet: $(LAB) profile all"; exit 1; }
+	$(VENV)/bin/snakeviz --server --hostname 127.0.0.1 --port $(PROFILE_PORT) $(PROF)

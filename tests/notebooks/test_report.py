@@ -135,20 +135,18 @@ def test_a_failing_cell_is_one_line_error_and_no_html(tmp_path):
 def pipeline_results(kafka_cluster, tmp_path_factory) -> Path:
     """A short run of the real pipeline (own topics, groups, results folder)."""
     from kafkalab.transports.kafka.clients import delete_topics
-    from kafkalab.pipeline.runner import PipelineGroups, PipelinePlan, PipelineTopics, run_plan
+    from kafkalab.pipeline.plan import private_plan
+    from kafkalab.pipeline.runner import run_plan
 
-    suffix = uuid.uuid4().hex[:8]
-    names = PipelineTopics(**{field: f"report-{field}-{suffix}" for field in vars(PipelineTopics())})
-    groups = PipelineGroups(**{field: f"report-{group}-{suffix}" for field, group in vars(PipelineGroups()).items()})
+    plan = private_plan(f"report-{uuid.uuid4().hex[:8]}", PIPELINE_SECONDS)
     results_dir = tmp_path_factory.mktemp("report-results")
     config = lab_config.load(bootstrap_servers=kafka_cluster.bootstrap_servers, results_dir=str(results_dir))
     try:
-        code = run_plan(config, PipelinePlan(seconds=PIPELINE_SECONDS, topics=names, groups=groups),
-                        echo=print, show_progress=False)
+        code = run_plan(config, plan, echo=print, show_progress=False)
         assert code == 0
     finally:
         try:
-            delete_topics(kafka_cluster.bootstrap_servers, list(vars(names).values()))
+            delete_topics(kafka_cluster.bootstrap_servers, list(plan.shared_params.streams.values()))
         except Exception:  # a failed run must show its own error, not the clean-up's
             pass
     for csv in ("trades.csv", "candles.csv", "book_features.csv"):

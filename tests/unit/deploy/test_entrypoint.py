@@ -1,7 +1,7 @@
 """The components' entrypoint as the kubelet starts it, run for real: on a fresh volume the
 folders papermill writes to exist before the notebook starts, and the notebook's exit status
 is the container's (so a failure restarts it). The SIGTERM -> stop file path is the compose
-wrapper's own, exercised in tests/unit/test_compose.py."""
+wrapper's own, exercised in tests/unit/deploy/test_compose.py."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ built from `jupyter/Dockerfile`. Containers reach the brokers by service name on
 the host reaches them on published ports bound to 127.0.0.1 only; results go to the host's `results/`
 through a volume. The services, read from `docker-compose.yml`, are listed in the appendix. This machine
 has no Docker engine: the compose file and the Dockerfile are checked statically by the tests
-(`tests/unit/test_compose.py`, also loaded with compose-go) and kept in step with the local runner.
+(`tests/unit/deploy/test_compose.py`, also loaded with compose-go) and kept in step with the local runner.
 """
 
 

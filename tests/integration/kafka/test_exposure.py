@@ -5,7 +5,7 @@
 - The JupyterLab command `make lab` runs (taken from `make -n lab`, on a free port)
   listens on 127.0.0.1 only, prints a generated token, refuses the API without it and
   accepts it with it.
-Static checks (server.properties, compose, Makefile) are in tests/unit/test_exposure.py.
+Static checks (server.properties, compose, Makefile) are in tests/unit/kafka/test_exposure.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
 
 pytestmark = pytest.mark.timeout(180)

@@ -29,7 +29,7 @@ from kafkalab.runtime.params import COMPONENTS, TRADE_GENERATOR, TRADES_SINK, Co
 from kafkalab.transports.kafka.plan import topic_specs
 from kafkalab.transports.kafka.topics import TOPICS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # The parameters every component notebook has, one name per concept.
 COMMON = {"transport", "bootstrap_servers", "serializer", "results_dir", "streams", "max_seconds", "max_messages",
           "stop_file", "interactive"}

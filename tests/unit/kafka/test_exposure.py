@@ -1,13 +1,13 @@
 """Exposure, statically: nothing the lab starts listens beyond 127.0.0.1, JupyterLab asks for a token.
 
-tests/unit/test_compose.py already checks that every port the
+tests/unit/deploy/test_compose.py already checks that every port the
 compose file publishes is bound to 127.0.0.1 and that its JupyterLab always has a token;
 this file adds what it does not cover:
 - the local cluster's generated server.properties, for any base port: every listener,
   advertised listener and controller voter is on 127.0.0.1 (no wildcard, no hostname);
 - no compose service escapes the port bindings with host networking;
 - `make lab` binds JupyterLab to 127.0.0.1 and never disables its token or password.
-The running processes are checked in tests/integration/test_exposure.py.
+The running processes are checked in tests/integration/kafka/test_exposure.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import yaml
 from kafkalab import config as lab_config
 from kafkalab.transports.kafka.cluster import LocalCluster
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOOPBACK = "127.0.0.1"
 # Settings that turn JupyterLab's authentication off, however they are spelled.
 AUTH_OFF = re.compile(r"(token|password)\s*=\s*(''|\"\"|\s|$)|disable_check_xsrf|allow_unauthenticated_access|"

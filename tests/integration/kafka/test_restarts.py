@@ -45,7 +45,7 @@ from kafkalab.runtime.params import CANDLES_SINK, MARKET_PROCESSOR, TRADE_GENERA
 from kafkalab.transports.kafka import clients
 from kafkalab.transports.kafka.lag import LagProbe
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 

@@ -29,7 +29,7 @@ import yaml
 from kafkalab import config as lab_config
 from kafkalab.transports.kafka.topics import TOPICS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "jupyter" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

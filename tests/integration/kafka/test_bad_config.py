@@ -29,7 +29,7 @@ from kafkalab.transports.kafka.clients import KafkaUnavailable
 from kafkalab.errors import ConfigError, LabError
 from kafkalab.transports.kafka.dist import dist_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KAFKALAB = [sys.executable, "-m", "kafkalab.cli"]
 AD_HOC_BASE_PORT = 28092  # our private ports for clusters started by these tests
 CLI_TIMEOUT_S = 60  # every CLI case must end well within this
