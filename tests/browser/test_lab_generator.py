@@ -49,8 +49,8 @@ def quiet(bootstrap: str, topic: str) -> int:
     def settled():
         before = end_offsets(bootstrap, topic)
         time.sleep(QUIET_S)  # an observation window: nothing may arrive during it
-        return before if end_offsets(bootstrap, topic) == before else None
-    return wait_for(settled, f"{topic} stops growing")
+        return [before] if end_offsets(bootstrap, topic) == before else None  # [0] is settled too
+    return wait_for(settled, f"{topic} stops growing")[0]
 
 
 class Notebook:
@@ -97,7 +97,7 @@ class Notebook:
 
 def test_start_stop_and_no_second_loop_after_a_reload(jupyter_lab, browser_page, new_topic, bootstrap, tmp_path):
     topic = new_topic(3)
-    name = copy_notebook(ROOT / "notebooks" / "generator_trades.ipynb", jupyter_lab, trades_topic=topic,
+    name = copy_notebook(ROOT / "notebooks" / "generator_trades.ipynb", jupyter_lab, streams=f"trades={topic}",
                          rate_hz=RATE_HZ, results_dir=str(tmp_path / "results"))
     nb = Notebook(browser_page, jupyter_lab.notebook_url(name))
     nb.open()
