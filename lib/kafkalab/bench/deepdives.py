@@ -378,6 +378,8 @@ def _read_rows(path: Path) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame()
     df = pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=["written_ts_us"])
+    if df.empty:  # a header and no rows
+        return df.assign(kafka_partition=pd.Series(dtype=int), kafka_offset=pd.Series(dtype=int))
     where = df["position"].str.split(":", expand=True).astype(int)  # Kafka's "partition:offset"
     df = df.assign(kafka_partition=where[0], kafka_offset=where[1])
     return df.sort_values(["kafka_partition", "kafka_offset"]).reset_index(drop=True)
