@@ -156,7 +156,7 @@ def pipeline_results(kafka_cluster, tmp_path_factory) -> Path:
 
 def write_contract_tables(results_dir: Path) -> None:
     """Part 3's and Part 4's tables, built from the columns their contracts document."""
-    from unit.test_report_figures import _profile_summary, _transports
+    from unit.report.test_report_figures import _profile_summary, _transports
 
     (results_dir / "bench").mkdir(exist_ok=True)
     _transports().to_csv(results_dir / "bench" / "transports.csv", index=False)

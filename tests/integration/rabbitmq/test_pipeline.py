@@ -85,6 +85,9 @@ def test_kill_9_of_processor_and_trades_sink_loses_and_doubles_nothing(rabbit_cl
 
 
 @pytest.mark.slow
+@pytest.mark.skip(reason="known defect, open in the RabbitMQ issue: after kill -9 of node 1 the trades queue keeps "
+                         "nacking publishes for over 10 s with two of three nodes up, so the generator ends with "
+                         "'refused (quorum lost?)' instead of writing on")
 def test_kill_9_of_a_node_mid_run_loses_and_doubles_nothing(all_nodes_up, tmp_path):
     cluster = all_nodes_up
 

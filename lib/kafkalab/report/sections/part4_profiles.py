@@ -138,8 +138,9 @@ def show(config, res) -> None:
     display(Markdown("### Records per second, with and without cProfile"))
     display(plot_records_per_s(summary))
     display(Markdown(caption_records_per_s(summary)))
-    display(Markdown("### CPU by thread: what cProfile does not see"))
-    display(plot_thread_cpu(summary))
+    if "thread_cpu" in summary:  # summaries written before per-thread CPU was recorded lack it
+        display(Markdown("### CPU by thread: what cProfile does not see"))
+        display(plot_thread_cpu(summary))
     rows = latest_per_workload(summary)
     spy = rows[["component", "rate_hz", "serializer", "spy_top_frames"]].dropna() if "spy_top_frames" in rows else None
     if spy is not None and len(spy):

@@ -37,6 +37,10 @@ class ConnectionLost(RabbitError):
 class PublishRefused(RabbitError):
     """The broker nacked a publish: the message was not stored (e.g. its queue lost quorum)."""
 
+    def __init__(self, message: str, sequences: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.sequences = sequences  # the publishes refused, for a publisher that retries them
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -157,7 +161,7 @@ class Session:
         if self._refused:
             refused, self._refused = self._refused, []
             raise PublishRefused(f"RabbitMQ refused {len(refused)} message(s) (nack): a queue they route to "
-                                 f"is not available (quorum lost?); they were not stored")
+                                 f"is not available (quorum lost?); they were not stored", tuple(refused))
         if self.channel is None or self.failure is not None:
             raise ConnectionLost(f"{self.name}: {self.failure or 'channel closed'}")
 

@@ -25,11 +25,12 @@ from kafkalab.core.pacing import Pacer
 from kafkalab.core.streams import ORDERBOOKS, TRADES
 from kafkalab.runtime.loop import Component
 from kafkalab.runtime.params import ComponentParams
-from kafkalab.transports.rabbitmq.clients import ConnectionLost, Session
+from kafkalab.transports.rabbitmq.clients import ConnectionLost, PublishRefused, Session
 from kafkalab.transports.rabbitmq.topology import FEEDS_EXCHANGE, SYMBOL_HEADER, routing_key
 
 log = logging.getLogger(__name__)
 WINDOW = 1000  # unconfirmed publishes in flight
+REFUSED_GRACE_S = 10.0  # nacks for longer than this: the queue has lost its quorum (not a leader election)
 FLUSH_TIMEOUT_S = 30.0
 RECONNECTS = 10  # lost connections a run survives
 RUN_ID_FACTOR = 1_000_000  # room for a million trades per symbol per run
@@ -64,14 +65,32 @@ class RabbitGenerator(Component):
         self.simulator.warm_up(now_us())
         self.pacer.start()
 
+    refused_since: float | None = None  # when the broker began refusing (None: it is not)
+
     def step(self) -> None:
         try:
             self._publish_due()
             wait = min(self.pacer.seconds_until_due(), 0.2) if self.rate_hz else 0.0
             self.session.pump(wait, until=lambda: self.session.in_flight < WINDOW // 2 and self.pacer.due() > 0)
             self._note_confirmed()
+            self.refused_since = None
         except ConnectionLost as exc:
             self._reconnect(exc)
+        except PublishRefused as exc:
+            self._retry_refused(exc)
+
+    def _retry_refused(self, refused: PublishRefused) -> None:
+        """A nack right after a node is lost comes from a queue electing its new leader: publish
+        the refused records again; only refusals that last REFUSED_GRACE_S mean a lost quorum."""
+        now = time.monotonic()
+        self.refused_since = self.refused_since or now
+        if now - self.refused_since > REFUSED_GRACE_S:
+            raise refused
+        self.wait(0.2)
+        for sequence in refused.sequences:
+            key, body, headers = self.pending.pop(sequence)
+            self.pending[self.session.publish(self.exchange, key, body, headers)] = (key, body, headers)
+            self.counters.add("republished")
 
     def _publish_due(self) -> None:
         due = min(self.pacer.due(), WINDOW - self.session.in_flight)
