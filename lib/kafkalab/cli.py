@@ -15,7 +15,7 @@ from kafkalab.errors import LabError
 
 
 def _cluster(args) -> int:
-    from kafkalab.transports.kafka.clients import describe_cluster, describe_partitions
+    from kafkalab.transports.kafka.clients import describe_metadata
     from kafkalab.transports.kafka.cluster import LocalCluster
 
     cfg = lab_config.load()
@@ -33,25 +33,33 @@ def _cluster(args) -> int:
         cluster.start_broker(args.node)
         print(f"node {args.node} started; `kafkalab cluster status` shows its ISR filling up")
     elif args.action == "status":
-        _print_status(cluster, describe_cluster(cfg.bootstrap_servers), describe_partitions(cfg.bootstrap_servers))
+        down = _print_nodes(cluster)
+        view, partitions = describe_metadata(cfg.bootstrap_servers)
+        _print_status(down, view, partitions, cluster.active_controller())
     return 0
 
 
-def _print_status(cluster, view, partitions) -> None:
-    """Nodes, brokers and partitions; a node whose process is gone is shown down at once.
-
-    Kafka's metadata keeps a killed broker as alive, leader and in-sync until its session times out
-    (about 10 s here), so the local process table is believed first.
-    """
+def _print_nodes(cluster) -> set[int]:
+    """The local nodes as the process table has them (printed before Kafka is asked: when the
+    cluster cannot answer, this is what a user needs to see); returns the ids of those down."""
     down: set[int] = set()
     for node in cluster.nodes():
         state = f"running (pid {node.pid})" if node.running else "stopped"
         if not node.running:
             down.add(node.node_id)
-        print(f"node {node.node_id}  127.0.0.1:{node.port}  {state}")
+        print(f"node {node.node_id}  127.0.0.1:{node.port}  {state}", flush=True)
+    return down
+
+
+def _print_status(down: set[int], view, partitions, controller: int | None) -> None:
+    """Brokers and partitions; a node whose process is gone is shown down at once.
+
+    Kafka's metadata keeps a killed broker as alive, leader and in-sync until its session times out
+    (about 10 s here), so the local process table is believed first.
+    """
     brokers = [b for b in view.broker_ids if b not in down]
-    print(f"cluster {view.cluster_id}: brokers {brokers}, controller {view.controller_id}"
-          + (f" (node {view.controller_id} is down: a new controller is being elected)" if view.controller_id in down else ""))
+    print(f"cluster {view.cluster_id}: brokers {brokers}, KRaft controller {controller if controller else '?'}"
+          + (f" (node {controller} is down: a new controller is being elected)" if controller in down else ""))
     for p in partitions:
         isr = [r for r in p.isr if r not in down]
         leader = f"{p.leader:>2}" + (" (down: election pending)" if p.leader in down else "")

@@ -165,6 +165,11 @@ class Component:
         """Fresh counters for a new start: the counters of one start count the same records."""
         self.counters = Counters(*self.counter_names)
 
+    @property
+    def log(self):
+        """This component's logger: lines read `<time> <level> <name>: <message>`."""
+        return log(self.name)
+
     def wait(self, seconds: float) -> bool:
         """Sleep that wakes up on stop(); True if a stop was requested."""
         return self._stop.wait(seconds)

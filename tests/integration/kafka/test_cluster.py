@@ -122,7 +122,9 @@ def test_losing_a_broker_mid_run_loses_no_acknowledged_record(kafka_cluster, new
         time.sleep(2)
         manager.stop_broker(victim, kill=kill)
         if kill:  # status believes the process table at once, before Kafka's session timeout
-            status = _cli_status(manager).stdout
+            out = _cli_status(manager)
+            assert out.returncode == 0, out.stderr
+            status = out.stdout
             assert f"node {victim}  127.0.0.1:{manager.config.broker_port(victim)}  stopped" in status
             assert f"leader  {victim}  " not in status, "a dead leader must be marked down"
             brokers = status.split("brokers ")[1].split("]")[0]

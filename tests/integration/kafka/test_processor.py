@@ -3,6 +3,7 @@ go to dead-letters; kill -9 and restart gives no duplicate and no missing candle
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import signal
@@ -184,4 +185,42 @@ def test_rebalances_between_two_instances_lose_and_double_nothing(bootstrap, top
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
+    assert_match(candles, expected, "candle")
+
+
+@pytest.mark.slow
+def test_a_hung_transactional_call_replaces_the_producer_and_loses_nothing(kafka_cluster, topics, group_id):
+    """librdkafka has hung in send_offsets_to_transaction after an outage; here a frozen cluster
+    (every broker SIGSTOPped) makes a transactional call outlive a deadline set far below its own
+    timeout. The processor abandons that producer, a new one fences it, and the candles are still
+    exactly the ones recomputed from the trades."""
+    cluster = kafka_cluster.require_manager()
+    bootstrap = kafka_cluster.bootstrap_servers
+    processor = MarketProcessor(lab_config.load(bootstrap_servers=bootstrap), group_id=group_id, topics=topics,
+                                idle_timeout_ms=1000)
+    processing = threading.Thread(target=run_loop, args=(processor, Bounds(max_seconds=200)), daemon=True)
+    processing.start()
+    generator, feeding = feed(bootstrap, topics.trades, seed=5)
+    try:
+        wait_for(lambda: processor.counters["candles"] > 5, 90, "candles from the processor")
+        patience, processor.txn.hung_after_s = processor.txn.hung_after_s, 3.0
+        frozen = [node.pid for node in cluster.nodes()]
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: processor.counters["producers_replaced"] >= 1, 60, "the hung producer replaced")
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+            processor.txn.hung_after_s = patience
+        resumed_at = processor.counters["candles"]
+        wait_for(lambda: processor.counters["candles"] > resumed_at + 5, 120, "candles after the freeze")
+        generator.stop()
+        feeding.join(60)
+        expected, candles = expected_and_emitted(bootstrap, topics, generator)
+    finally:
+        generator.stop()
+        processor.stop()
+        processing.join(90)
+    assert not processing.is_alive()
     assert_match(candles, expected, "candle")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pika
 
 from kafkalab.transports.rabbitmq.clients import parameters
-from kafkalab.transports.rabbitmq.topology import QUEUES, declare_topology
+from kafkalab.transports.rabbitmq.topology import DEAD_LETTER_QUEUE, QUEUES, declare_topology
 from tests.integration.rabbitmq.conftest import wait_until
 
 
@@ -58,6 +58,18 @@ class Proc:
         """The last value of counter `name` the component printed (its summary line)."""
         values = re.findall(rf"\b{name}=(\d+)", self.output())
         return int(values[-1]) if values else 0
+
+
+def dead_letters(cluster) -> list[tuple[dict, bytes]]:
+    """(headers, body) of every message in the dead-letter queue, taken off it."""
+    found = []
+    with pika.BlockingConnection([parameters(u, "test-dead-letters") for u in cluster.urls()]) as connection:
+        channel = connection.channel()
+        while True:
+            method, props, body = channel.basic_get(DEAD_LETTER_QUEUE, auto_ack=True)
+            if method is None:
+                return found
+            found.append((props.headers or {}, body))
 
 
 def rows(path: Path) -> list[dict]:

@@ -10,9 +10,9 @@ import pika
 import pytest
 
 from kafkalab.transports.rabbitmq.clients import parameters
-from kafkalab.transports.rabbitmq.topology import DEAD_LETTER_QUEUE, FEEDS_EXCHANGE, REASON_HEADER
+from kafkalab.transports.rabbitmq.topology import FEEDS_EXCHANGE, REASON_HEADER
 from tests.integration.rabbitmq.conftest import wait_until
-from tests.integration.rabbitmq.helpers import Proc, fresh_topology, rows
+from tests.integration.rabbitmq.helpers import Proc, dead_letters, fresh_topology, rows
 
 
 def _run(name: str, url: str, tmp_path) -> subprocess.CompletedProcess:
@@ -38,17 +38,6 @@ def test_unreachable_broker_is_one_line_and_exit_1(tmp_path):
     assert len(lines) == 1 and "no RabbitMQ node answers" in lines[0] and "127.0.0.1:1" in lines[0], done.stderr
 
 
-def _dead_letters(cluster) -> list[tuple[dict, bytes]]:
-    found = []
-    with pika.BlockingConnection(parameters(cluster.urls()[0], "test-dl")) as connection:
-        channel = connection.channel()
-        while True:
-            method, props, body = channel.basic_get(DEAD_LETTER_QUEUE, auto_ack=True)
-            if method is None:
-                return found
-            found.append((props.headers or {}, body))
-
-
 def test_bad_input_is_dead_lettered_with_its_reason_and_consumers_keep_running(rabbit_cluster, tmp_path):
     fresh_topology(rabbit_cluster)
     consumers = [Proc(name, tmp_path) for name in ("trades-sink", "market-processor", "candles-sink")]
@@ -62,7 +51,7 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_consumers_keep_running(r
     letters: list = []
 
     def three_letters() -> bool:
-        letters.extend(_dead_letters(rabbit_cluster))
+        letters.extend(dead_letters(rabbit_cluster))
         return len(letters) >= 3
 
     wait_until(three_letters, 90, "three dead letters")

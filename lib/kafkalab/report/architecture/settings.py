@@ -76,10 +76,12 @@ def processing_settings_table(project_root: Path) -> str:
     except ImportError:
         pass
     try:
-        from kafkalab.transports.kafka import processor
+        from kafkalab.transports.kafka import transactions
 
-        rows.append(["processor transaction timeout (broker side)", code("processor.TRANSACTION_TIMEOUT_MS"),
-                     f"{processor.TRANSACTION_TIMEOUT_MS} ms"])
+        rows.append(["processor transaction timeout (broker side)", code("transactions.TRANSACTION_TIMEOUT_MS"),
+                     f"{transactions.TRANSACTION_TIMEOUT_MS} ms"])
+        rows.append(["processor: a transactional call is abandoned after", code("transactions.HUNG_CALL_GRACE_S"),
+                     f"{transactions.TXN_TIMEOUT_S + transactions.HUNG_CALL_GRACE_S:g} s (its timeout + grace)"])
     except ImportError:
         pass
     rows += consumer_group_rows(project_root)

@@ -228,7 +228,26 @@ class PartitionView:
 def describe_partitions(bootstrap_servers: str, topics: Iterable[str] | None = None,
                         timeout_s: float = 10.0) -> list[PartitionView]:
     """Leader, replicas and in-sync replicas of every partition (internal topics left out)."""
-    metadata = admin(bootstrap_servers).list_topics(timeout=timeout_s)
+    return _partition_views(admin(bootstrap_servers).list_topics(timeout=timeout_s), topics)
+
+
+def describe_metadata(bootstrap_servers: str, timeout_s: float = 10.0) -> tuple[ClusterView, list[PartitionView]]:
+    """Cluster and partitions from one metadata request, which any live broker answers (a
+    describe_cluster waits for the controller the metadata names, which may be the node just
+    killed); raises KafkaUnavailable if nobody answers."""
+    try:
+        metadata = admin(bootstrap_servers).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaUnavailable(
+            f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
+            f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
+    controller = metadata.controller_id if metadata.controller_id >= 0 else None
+    view = ClusterView(metadata.cluster_id, tuple(sorted(metadata.brokers)), controller)
+    return view, _partition_views(metadata, None)
+
+
+def _partition_views(metadata, topics: Iterable[str] | None) -> list[PartitionView]:
     wanted = set(topics) if topics is not None else None
     views = []
     for name, topic in sorted(metadata.topics.items()):

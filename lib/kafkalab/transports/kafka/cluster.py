@@ -7,6 +7,7 @@ Each node is a combined broker+controller with its own folder under the run fold
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import signal
 import socket
@@ -82,6 +83,24 @@ class LocalCluster:
 
     def nodes(self) -> list[NodeState]:
         return [NodeState(n, self.config.broker_port(n), self.node_pid(n)) for n in self.config.node_ids]
+
+    def active_controller(self) -> int | None:
+        """The KRaft quorum's leader as the running nodes last recorded it (the newest epoch in
+        `data/__cluster_metadata-0/quorum-state`). Clients cannot ask for it: in KRaft mode the
+        metadata's "controller" is a random live broker."""
+        newest: tuple[int, int] | None = None
+        for node in self.nodes():
+            if not node.running:
+                continue
+            try:
+                state = json.loads((self.node_dir(node.node_id) / "data" / "__cluster_metadata-0"
+                                    / "quorum-state").read_text())
+                epoch, leader = int(state["leaderEpoch"]), int(state["leaderId"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if leader >= 0 and (newest is None or epoch > newest[0]):
+                newest = (epoch, leader)
+        return newest[1] if newest else None
 
     # ---- lifecycle -----------------------------------------------------------------
     def up(self, create_topics: bool = True) -> None:

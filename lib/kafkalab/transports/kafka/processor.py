@@ -28,7 +28,8 @@ Exactly-once design
   assign each partition's state is rebuilt from its committed offset and metadata.
 - A failed commit that requires it aborts the transaction and rewinds every assigned
   partition to its committed offset (state rebuilt from the metadata): nothing is lost
-  or doubled.
+  or doubled. A fatal client error, or a transactional call that hangs past its deadline
+  (kafkalab.transports.kafka.transactions), replaces the producer and rejoins the group.
 
 Bad input (undecodable, invalid, the wrong message type, an event time more than
 `max_event_ahead_s` ahead of the record's Kafka timestamp) goes to dead-letters with the
@@ -47,30 +48,15 @@ from kafkalab.core import serde, streams
 from kafkalab.core.market_logic import MarketLogic, Output, Verdict
 from kafkalab.core.models import InvalidMessage, now_us
 from kafkalab.core.windowing import NEVER, PartitionWindows, WindowSpec
-from kafkalab.errors import LabError
 from kafkalab.runtime.loop import Component, run_component
 from kafkalab.transports.kafka import clients
 from kafkalab.transports.kafka.deadletters import DeadLetters
+from kafkalab.transports.kafka.transactions import (
+    TXN_TIMEOUT_S, FatalClientError, HungProducer, ProcessorError, TransactionalProducer)
 from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, DEAD_LETTERS, ORDERBOOKS, TRADES
 
-TXN_TIMEOUT_S = 30.0
-# An open transaction of a crashed instance blocks read_committed readers until it is
-# aborted: keep the broker-side timeout short (our steps commit well within it).
-TRANSACTION_TIMEOUT_MS = 10_000
 META_VERSION = "v1"
 MAX_REJOINS = 5  # fatal consumer errors (a fenced static member) recovered from per run
-
-
-class ProcessorError(LabError):
-    """The processor cannot continue (fatal producer/consumer error)."""
-
-
-class _FatalClientError(Exception):
-    """A fatal Kafka client error that step() recovers from by restarting the clients."""
-
-    def __init__(self, error: KafkaError) -> None:
-        super().__init__(error.str())
-        self.error = error
 
 
 @dataclass(frozen=True)
@@ -111,7 +97,7 @@ def decode_metadata(text: str | None) -> tuple[int, int]:
 class MarketProcessor(Component):
     name = "market-processor"
     counter_names = ("consumed", "trades", "books", "candles", "book_features", "late",
-                     "dead_letters", "replayed", "transactions", "aborted")
+                     "dead_letters", "replayed", "transactions", "aborted", "producers_replaced")
     message_counter = "consumed"
 
     def __init__(self, config: LabConfig, *, group_id: str = "market-processor", instance: str = "0",
@@ -129,9 +115,10 @@ class MarketProcessor(Component):
         self.batch_size = int(batch_size)
         self.poll_timeout_s = float(poll_timeout_s)
         self.consumer: Consumer | None = None
-        self.producer: Producer | None = None
+        self.txn = TransactionalProducer(config.bootstrap_servers, f"{group_id}-{self.instance}", self.log,
+                                         lambda: self.stop_requested, self.wait)
         self.dead_letters: DeadLetters | None = None
-        self.in_transaction = False
+        self._rejoins = self._recoveries = 0
 
     @property
     def partitions(self) -> dict[tuple[str, int], PartitionWindows]:
@@ -145,17 +132,15 @@ class MarketProcessor(Component):
         clients.require_topics(bootstrap, self.topics.all())
         self._consumer_stack = stack.enter_context(ExitStack())  # closed (and reopened) on its own: _rejoin
         self._open_consumer()
-        self._producer_stack = stack.enter_context(ExitStack())  # replaced on a fatal error: _recover
-        stack.callback(self._abort_open_transaction)  # runs before the producer is flushed
-        self._open_producer()
+        stack.enter_context(self.txn)  # on exit: an open transaction aborted, then the producer flushed
+        self.dead_letters = DeadLetters(self.txn.producer, "processor", self.topics.dead_letters)
+
+    @property
+    def producer(self) -> Producer:
+        return self.txn.producer
 
     def _open_producer(self) -> None:
-        member = f"{self.group_id}-{self.instance}"
-        self.producer = self._producer_stack.enter_context(clients.producer(
-            self.config.bootstrap_servers,
-            **{"transactional.id": member, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}))
-        self._retrying(lambda: self.producer.init_transactions(TXN_TIMEOUT_S))
-        self.dead_letters = DeadLetters(self.producer, "processor", self.topics.dead_letters)
+        self.dead_letters = DeadLetters(self.txn.open(), "processor", self.topics.dead_letters)
 
     def _open_consumer(self) -> None:
         member = f"{self.group_id}-{self.instance}"
@@ -168,12 +153,14 @@ class MarketProcessor(Component):
     def step(self) -> None:
         try:
             self._step()
-        except _FatalClientError as exc:
-            self._recover(exc.error)
+        except FatalClientError as exc:
+            self._recover(f"{exc.error.name()}: {exc.error.str()}")
         except KafkaException as exc:
             if not exc.args[0].fatal():
                 raise
-            self._recover(exc.args[0])
+            self._recover(f"{exc.args[0].name()}: {exc.args[0].str()}")
+        except HungProducer as exc:
+            self._recover(str(exc), hung=True)
 
     def _step(self) -> None:
         """Decide about what arrived (no Kafka write yet), then commit the step's effects at once."""
@@ -187,27 +174,25 @@ class MarketProcessor(Component):
     def finish(self) -> None:
         # Commit the latest positions too, so the group's lag is accurate after a clean stop.
         if self.partitions:
-            self._transaction([], [])
+            try:
+                self._transaction([], [])
+            except HungProducer as exc:  # the broker's transaction timeout aborts what it held
+                self.log.warning(f"{exc}; the last positions stay uncommitted (the next start replays them)")
+                self.txn.discard(hung=True)
 
     # -- the exactly-once step ----------------------------------------------------------
     def _transaction(self, dead: list[tuple[Message, str]], outputs: list[Output]) -> None:
         """Dead letters, window results and input offsets commit together or not at all."""
-        self.producer.begin_transaction()
-        self.in_transaction = True
+        self.txn.begin()
         for msg, reason in dead:
             self.dead_letters.send(msg, reason)
         for output in outputs:
             self._produce(output)
         try:
-            offsets = self._offsets()
-            if offsets:
-                group = self.consumer.consumer_group_metadata()
-                self._retrying(lambda: self.producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
-            self._retrying(lambda: self.producer.commit_transaction(TXN_TIMEOUT_S))
+            self.txn.commit(self._offsets(), self.consumer.consumer_group_metadata())
         except KafkaException as exc:
             self._abort_and_rewind(exc.args[0])
             return
-        self.in_transaction = False
         self.counters.add("transactions")
         self.dead_letters.raise_if_failed()
 
@@ -242,7 +227,7 @@ class MarketProcessor(Component):
                     self._rejoin(err)
                     dead.clear()  # their partitions were dropped: the new assignment replays them
                 elif err.code() != KafkaError._PARTITION_EOF:
-                    print(f"{self.name}: consumer: {err.name()}: {err.str()}", flush=True)
+                    self.log.warning(f"consumer: {err.name()}: {err.str()}")
                 continue
             reason = self._handle(msg, now)
             if reason is not None:
@@ -289,13 +274,12 @@ class MarketProcessor(Component):
         """A failed step: abort its transaction and rewind every assigned partition to its
         committed offset (state rebuilt from the metadata): nothing lost or doubled."""
         if err.fatal():
-            raise _FatalClientError(err)
+            raise FatalClientError(err)
         if not (err.txn_requires_abort() or err.retriable()):
             raise ProcessorError(f"transaction failed: {err.str()}; restart the processor "
                                  f"(it resumes from the last committed transaction)") from None
-        print(f"{self.name}: transaction aborted ({err.str()}); rewinding to the committed offsets", flush=True)
-        self._retrying_abort()
-        self.in_transaction = False
+        self.log.warning(f"transaction aborted ({err.str()}); rewinding to the committed offsets")
+        self.txn.abort()
         self.counters.add("aborted")
         if err.code() == KafkaError.FENCED_INSTANCE_ID:  # our consumer was fenced: a rewind cannot work
             self._rejoin(err)
@@ -307,14 +291,14 @@ class MarketProcessor(Component):
         fails over (apache/kafka#23542): a fatal consumer error. Like a restart: abort the open
         transaction, drop the window state, rejoin; on assignment each partition is rebuilt from
         its committed offset and metadata (exactly once, as after a crash)."""
-        self._rejoins = getattr(self, "_rejoins", 0) + 1
+        self._rejoins += 1
         if self._rejoins > MAX_REJOINS:
             raise ProcessorError(f"consumer failed {self._rejoins} times ({error.str()}); restart the processor")
-        print(f"{self.name}: consumer failed ({error.str()}); rejoining the group", flush=True)
+        self.log.warning(f"consumer failed ({error.str()}); rejoining the group")
         self._reopen_consumer()
 
     def _reopen_consumer(self) -> None:
-        self._abort_open_transaction()
+        self.txn.abort_quietly()
         self.logic.clear()
         try:
             self._consumer_stack.close()
@@ -322,62 +306,25 @@ class MarketProcessor(Component):
             pass  # closing a fenced consumer may complain; it is gone either way
         self._open_consumer()
 
-    def _recover(self, error: KafkaError) -> None:
+    def _recover(self, reason: str, hung: bool = False) -> None:
         """A fatal producer error (e.g. INVALID_TXN_STATE after a transaction timed out while
-        brokers were down) kills the transactional producer for good. Recover like a restart:
-        a new producer with the same transactional.id (init_transactions fences the old one and
-        aborts its transaction), then rejoin the group (state rebuilt from committed offsets)."""
-        self._recoveries = getattr(self, "_recoveries", 0) + 1
-        if self._recoveries > MAX_REJOINS:
-            raise ProcessorError(f"Kafka client failed {self._recoveries} times ({error.str()}); restart the processor")
-        print(f"{self.name}: {error.name()}: {error.str()}; restarting the Kafka clients", flush=True)
-        self.in_transaction = False  # the dead producer's transaction is aborted by the new one
-        try:
-            self._producer_stack.close()
-        except (KafkaException, RuntimeError):
-            pass  # flushing a failed producer raises; its records were never committed
-        self._open_producer()
-        self._reopen_consumer()
-
-    def _retrying(self, call) -> None:
-        """Retry what librdkafka calls retriable (e.g. a timeout while brokers are down),
-        until it works or a stop is requested (then the caller aborts: nothing committed)."""
+        brokers were down) or a hung transactional call leaves the producer unusable. Recover
+        like a restart: a new producer with the same transactional.id (init_transactions fences
+        the old one and aborts its transaction), then rejoin the group (state rebuilt from the
+        committed offsets)."""
         while True:
+            self._recoveries += 1
+            if self._recoveries > MAX_REJOINS:
+                raise ProcessorError(f"Kafka client failed {self._recoveries} times ({reason}); restart the processor")
+            self.log.warning(f"{reason}; restarting the Kafka clients")
+            self.txn.discard(hung=hung)
+            self.counters.add("producers_replaced")
             try:
-                call()
+                self._open_producer()
+                self._reopen_consumer()
                 return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if not err.retriable() or err.txn_requires_abort() or self.stop_requested:
-                    raise
-                print(f"{self.name}: {err.str()}; retrying", flush=True)
-                self.wait(0.5)
-
-    def _retrying_abort(self) -> None:
-        """With too few brokers the coordinator cannot write the abort: librdkafka times out
-        with "retry call to resume". Retry until the brokers are back (or a stop is requested;
-        the broker then aborts the transaction after transaction.timeout.ms by itself)."""
-        while True:
-            try:
-                self.producer.abort_transaction(TXN_TIMEOUT_S)
-                return
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.fatal():
-                    raise _FatalClientError(err) from None
-                if not err.retriable() or self.stop_requested:
-                    raise ProcessorError(f"could not abort the transaction ({err.str()}); restart the processor "
-                                         f"(it resumes from the last committed transaction)") from None
-                print(f"{self.name}: abort: {err.str()}; retrying", flush=True)
-                self.wait(0.5)
-
-    def _abort_open_transaction(self) -> None:
-        if self.in_transaction:
-            try:
-                self.producer.abort_transaction(TXN_TIMEOUT_S)
-            except KafkaException:
-                pass  # the broker aborts it after transaction.timeout.ms anyway
-            self.in_transaction = False
+            except HungProducer as exc:  # the new one hangs too (the cluster is still unreachable)
+                reason, hung = str(exc), True
 
     # -- partition state (rebalances) ---------------------------------------------------
     def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:

@@ -12,7 +12,6 @@ simulator's per-symbol count, so a second run never reuses a key already in trad
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import ExitStack
 from dataclasses import replace
@@ -28,9 +27,11 @@ from kafkalab.runtime.params import ComponentParams
 from kafkalab.transports.rabbitmq.clients import ConnectionLost, PublishRefused, Session
 from kafkalab.transports.rabbitmq.topology import FEEDS_EXCHANGE, SYMBOL_HEADER, routing_key
 
-log = logging.getLogger(__name__)
 WINDOW = 1000  # unconfirmed publishes in flight
 REFUSED_GRACE_S = 10.0  # nacks for longer than this: the queue has lost its quorum (not a leader election)
+# A channel opened while a queue's old leader was still on record can keep nacking after the
+# new leader is elected (seen after kill -9 of the leaders' node): past this, a fresh channel.
+FRESH_CHANNEL_AFTER_S = 1.0
 FLUSH_TIMEOUT_S = 30.0
 RECONNECTS = 10  # lost connections a run survives
 RUN_ID_FACTOR = 1_000_000  # room for a million trades per symbol per run
@@ -66,6 +67,7 @@ class RabbitGenerator(Component):
         self.pacer.start()
 
     refused_since: float | None = None  # when the broker began refusing (None: it is not)
+    session_opened = 0.0  # monotonic time of the last (re)connect
 
     def step(self) -> None:
         try:
@@ -87,6 +89,9 @@ class RabbitGenerator(Component):
         if now - self.refused_since > REFUSED_GRACE_S:
             raise refused
         self.wait(0.2)
+        if now - max(self.refused_since, self.session_opened) > FRESH_CHANNEL_AFTER_S:
+            self._open_session(f"nacks for {now - self.refused_since:.1f} s; a fresh channel")
+            return
         for sequence in refused.sequences:
             key, body, headers = self.pending.pop(sequence)
             self.pending[self.session.publish(self.exchange, key, body, headers)] = (key, body, headers)
@@ -116,13 +121,18 @@ class RabbitGenerator(Component):
     def _reconnect(self, reason: Exception) -> None:
         if self.counters["reconnects"] >= RECONNECTS:
             raise reason
-        log.warning("%s: %s; reconnecting and publishing %d unconfirmed again", self.name, reason, len(self.pending))
         self.counters.add("reconnects")
+        self._open_session(reason)
+
+    def _open_session(self, reason) -> None:
+        """Close the session, open a new one (any node that answers), publish every unconfirmed again."""
+        self.log.warning(f"{reason}; reconnecting and publishing {len(self.pending)} unconfirmed again")
         self.session.close()
         deadline = time.monotonic() + 60
         while True:
             try:
                 self.session = Session(self.name).open(self.urls)
+                self.session_opened = time.monotonic()
                 break
             except Exception:
                 if time.monotonic() > deadline:

@@ -4,7 +4,9 @@ A record is acked only once the candle (or book features) it went into is confir
 broker, so the records of open windows stay unacked and the prefetch must hold them
 (PREFETCH). If the processor dies, every unacked record is redelivered and its windows are
 computed again; the candles sink keeps the first copy of a (symbol, window_start) key.
-Repeats of a record (a generator republished it) are dropped inside a window by its id.
+Repeats of a record (a generator republished it) are dropped by its id, inside a window and
+for EMITTED_IDS_KEPT_S after it was emitted; any other record for an emitted window is late:
+dead-lettered with the reason "late: ...", as on the Kafka path.
 
 Ordering: instance k of n consumes shard queues k, k+n, ... (`instance` = "k/n"; any other
 value, the default "0" included, = every shard); each shard queue has a single active consumer, so a symbol's records
@@ -13,7 +15,6 @@ arrive in order and a second copy of an instance is a standby (see topology.py).
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from kafkalab.transports.rabbitmq.deadletters import dead_letter
 from kafkalab.transports.rabbitmq.topology import (
     FEEDS_EXCHANGE, SYMBOL_HEADER, routing_key, shard_queue, shards_of)
 
-log = logging.getLogger(__name__)
+EMITTED_IDS_KEPT_S = 60  # how long the record ids of an emitted window are kept to tell repeats from late records
 PREFETCH = 20000  # unacked records held: every open window's, at up to ~10,000 records/s
 OUTPUT = {TRADES: (CANDLES, CandleBuilder, Trade), ORDERBOOKS: (BOOK_FEATURES, BookFeaturesBuilder, OrderBook)}
 
@@ -80,6 +81,7 @@ class MarketProcessor(Component):
         self.watermark: dict[tuple[str, str], int] = {}
         self.last_seen: dict[tuple[str, str], float] = {}
         self.closed_through: dict[tuple[str, str], int] = {}
+        self.emitted_ids: dict[tuple[str, str, int], set[int]] = {}  # of windows emitted lately
         self.awaiting: dict[int, list[int]] = {}  # publish sequence -> delivery tags to ack once confirmed
 
     def setup(self, stack: ExitStack) -> None:
@@ -99,7 +101,7 @@ class MarketProcessor(Component):
             self.close_ready(time.monotonic())
             self.ack_confirmed()
         except ConnectionLost as exc:
-            log.warning("%s: %s; reconnecting (unacked records come again)", self.name, exc)
+            self.log.warning(f"{exc}; reconnecting (unacked records come again)")
             self.counters.add("reconnects")
             self.session.close()
             self._reset()
@@ -117,15 +119,14 @@ class MarketProcessor(Component):
             return
         series = (stream, record.symbol)
         start = self.spec.start_of(record.event_ts_us)
+        record_id = record.trade_id if stream == TRADES else record.sequence
         if start < self.closed_through.get(series, 0):
-            self.counters.add("late")  # its window was already emitted: dropped, counted
-            self.session.ack(delivery.tag)
+            self._handle_late(delivery, (*series, start), record_id)
             return
         window = self.windows.get((*series, start))
         if window is None:
             window = self.windows[(*series, start)] = OpenWindow(OUTPUT[stream][1]())
         window.tags.append(delivery.tag)
-        record_id = record.trade_id if stream == TRADES else record.sequence
         if record_id in window.ids:
             self.counters.add("duplicates")
         else:
@@ -133,6 +134,17 @@ class MarketProcessor(Component):
             window.builder.add(record)
         self.watermark[series] = max(self.watermark.get(series, 0), record.event_ts_us)
         self.last_seen[series] = time.monotonic()
+
+    def _handle_late(self, delivery: Delivery, key: tuple[str, str, int], record_id: int) -> None:
+        """A record for a window already emitted: a repeat of one it holds is dropped, anything else
+        is late (dead-lettered with the reason: in the dead-letter queue, not silently gone)."""
+        if record_id in self.emitted_ids.get(key, ()):
+            self.counters.add("duplicates")
+            self.session.ack(delivery.tag)
+            return
+        self.counters.add("late")
+        self._dead_letter(delivery, f"late: its window [{key[2]}, {key[2] + self.spec.size_us}) us was "
+                                    f"emitted (allowed lateness {self.spec.allowed_lateness_us // 1000} ms)")
 
     def close_ready(self, now: float) -> None:
         """Emit every window whose end plus lateness the series' watermark passed, or whose
@@ -158,6 +170,10 @@ class MarketProcessor(Component):
         self.awaiting[sequence] = window.tags
         self.closed_through[(stream, symbol)] = max(self.closed_through.get((stream, symbol), 0),
                                                     start + self.spec.size_us)
+        self.emitted_ids[key] = window.ids
+        horizon = start - EMITTED_IDS_KEPT_S * 1_000_000
+        for old in [k for k in self.emitted_ids if k[2] < horizon]:
+            del self.emitted_ids[old]
         self.counters.add("candles" if output == CANDLES else "book_features")
 
     def ack_confirmed(self) -> None:

@@ -14,7 +14,6 @@ position`; `transport` is "rabbitmq" and `position` is empty: a delivery is acke
 from __future__ import annotations
 
 import csv
-import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ from kafkalab.transports.rabbitmq.clients import ConnectionLost, Delivery, Sessi
 from kafkalab.transports.rabbitmq.deadletters import dead_letter
 from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES
 
-log = logging.getLogger(__name__)
 TRANSPORT = "rabbitmq"
 FLUSH_TIMEOUT_S = 30.0
 
@@ -100,7 +98,7 @@ class RabbitCsvSink(Component):
             self.store(self.session.deliveries())
         except ConnectionLost as exc:
             # Unacked deliveries go back to the queue; the keys filter what was already written.
-            log.warning("%s: %s; reconnecting", self.name, exc)
+            self.log.warning(f"{exc}; reconnecting")
             self.counters.add("reconnects")
             self.session.close()
             self._connect()

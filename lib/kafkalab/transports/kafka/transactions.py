@@ -1,0 +1,159 @@
+"""The processor's transactional producer, kept usable through librdkafka's failure modes.
+
+- Retriable errors (a timeout while brokers are down) are retried until the call works or a
+  stop is requested; the caller then aborts and nothing is committed.
+- Every blocking call has a deadline: its own timeout plus a grace. After a two-broker outage
+  librdkafka 2.16 has been seen to hang in send_offsets_to_transaction far past its timeout
+  ("Failed to commit offsets to transaction on broker (none): Local: Erroneous state"). An
+  overrun raises HungProducer; the owner then abandons this producer (never flushed or closed:
+  either would block as well) and opens a new one with the same transactional.id, whose
+  init_transactions fences the hung one and aborts its open transaction.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Callable
+
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+
+from kafkalab.errors import LabError
+from kafkalab.runtime.deadline import CallOverran, call_with_deadline
+from kafkalab.transports.kafka import clients
+
+TXN_TIMEOUT_S = 30.0
+# A call still blocked this long after its own timeout has hung inside librdkafka.
+HUNG_CALL_GRACE_S = 10.0
+# An open transaction of a crashed instance blocks read_committed readers until it is
+# aborted: keep the broker-side timeout short (our steps commit well within it).
+TRANSACTION_TIMEOUT_MS = 10_000
+
+
+class ProcessorError(LabError):
+    """The processor cannot continue (fatal producer/consumer error)."""
+
+
+class HungProducer(Exception):
+    """A transactional call overran its deadline: the producer must be replaced."""
+
+
+class FatalClientError(Exception):
+    """A fatal Kafka client error, recovered from by restarting the clients."""
+
+    def __init__(self, error: KafkaError) -> None:
+        super().__init__(error.str())
+        self.error = error
+
+
+class TransactionalProducer:
+    """One transactional producer at a time under a stable transactional.id (a context manager:
+    on exit an open transaction is aborted, then the producer flushed and closed)."""
+
+    def __init__(self, bootstrap_servers: str, transactional_id: str, log,
+                 stop_requested: Callable[[], bool], wait: Callable[[float], bool]) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.transactional_id = transactional_id
+        self.log = log
+        self._stop_requested = stop_requested
+        self._wait = wait
+        self.hung_after_s = TXN_TIMEOUT_S + HUNG_CALL_GRACE_S  # a call still blocked then is abandoned
+        self._stack = ExitStack()
+        self._abandoned: list[ExitStack] = []  # hung producers, kept open on purpose
+        self.producer: Producer | None = None
+        self.in_transaction = False
+
+    def __enter__(self) -> TransactionalProducer:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.abort_quietly()
+        self._stack.close()
+        for abandoned in self._abandoned:  # fenced by now unless still hung: then left as it is
+            try:
+                call_with_deadline(abandoned.close, 5.0, "closing an abandoned producer")
+            except Exception:  # a fenced producer's flush raises; a hung one overruns
+                pass
+        self._abandoned.clear()
+
+    def open(self) -> Producer:
+        """A new producer; init_transactions fences any earlier one with the same id."""
+        self.producer = self._stack.enter_context(clients.producer(
+            self.bootstrap_servers,
+            **{"transactional.id": self.transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}))
+        self._retrying("init_transactions", lambda: self.producer.init_transactions(TXN_TIMEOUT_S))
+        return self.producer
+
+    def discard(self, hung: bool) -> None:
+        """Drop the current producer: a failed one is closed (errors ignored), a hung one abandoned."""
+        self.in_transaction = False
+        if hung:
+            self._abandoned.append(self._stack.pop_all())
+            return
+        try:
+            self._stack.close()
+        except (KafkaException, RuntimeError):
+            pass  # flushing a failed producer raises; its records were never committed
+
+    def begin(self) -> None:
+        self.producer.begin_transaction()
+        self.in_transaction = True
+
+    def commit(self, offsets: list[TopicPartition], group) -> None:
+        """Send the consumer offsets with the transaction, then commit it (KafkaException on failure)."""
+        if offsets:
+            self._retrying("send_offsets_to_transaction",
+                           lambda: self.producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
+        self._retrying("commit_transaction", lambda: self.producer.commit_transaction(TXN_TIMEOUT_S))
+        self.in_transaction = False
+
+    def abort(self) -> None:
+        """Abort the open transaction. With too few brokers the coordinator cannot write the
+        abort and librdkafka times out with "retry call to resume": retry until the brokers are
+        back (or a stop is requested; the broker then aborts after transaction.timeout.ms)."""
+        while True:
+            try:
+                self._call("abort_transaction", lambda: self.producer.abort_transaction(TXN_TIMEOUT_S))
+                self.in_transaction = False
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    raise FatalClientError(err) from None
+                if not err.retriable() or self._stop_requested():
+                    raise ProcessorError(f"could not abort the transaction ({err.str()}); restart the processor "
+                                         f"(it resumes from the last committed transaction)") from None
+                self.log.warning(f"abort: {err.str()}; retrying")
+                self._wait(0.5)
+
+    def abort_quietly(self) -> None:
+        """Abort an open transaction if the cluster lets us; else the broker aborts it after
+        transaction.timeout.ms. A producer that hangs here is abandoned."""
+        if not self.in_transaction:
+            return
+        try:
+            self._call("abort_transaction", lambda: self.producer.abort_transaction(TXN_TIMEOUT_S))
+        except KafkaException:
+            pass
+        except HungProducer as exc:
+            self.log.warning(f"{exc}; leaving the transaction to the broker's timeout")
+            self.discard(hung=True)
+        self.in_transaction = False
+
+    def _call(self, what: str, call) -> None:
+        try:
+            call_with_deadline(call, self.hung_after_s, what)
+        except CallOverran as exc:
+            raise HungProducer(f"librdkafka hung: {exc}") from None
+
+    def _retrying(self, what: str, call) -> None:
+        while True:
+            try:
+                self._call(what, call)
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not err.retriable() or err.txn_requires_abort() or self._stop_requested():
+                    raise
+                self.log.warning(f"{what}: {err.str()}; retrying")
+                self._wait(0.5)
