@@ -7,7 +7,7 @@ caller commits explicitly after its work is safe).
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +18,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafkalab.errors import LabError
 from kafkalab.transports.kafka.topics import TOPICS, TopicSpec
+
+_LOG = logging.getLogger(__name__)
 
 # librdkafka prints connection failures to stderr by default; log_level 0 drops them at
 # the source, so a notebook or CLI shows one clear error of ours instead of a wall of
@@ -198,8 +200,8 @@ def producer(bootstrap_servers: str, flush_timeout_s: float = FLUSH_TIMEOUT_S, *
     finally:
         left = client.flush(flush_timeout_s)
         if left:
-            print(f"kafkalab: {left} record(s) were not acknowledged within {flush_timeout_s:.0f} s of closing "
-                  f"the producer; they may be lost", file=sys.stderr, flush=True)
+            _LOG.warning(f"{left} record(s) were not acknowledged within {flush_timeout_s:.0f} s of closing "
+                         f"the producer; they may be lost")
 
 
 @contextmanager

@@ -207,7 +207,7 @@ class _Generator(Component):
         now = time.monotonic()
         if now - self._last_error_print >= ERROR_REPORT_EVERY_S:
             self._last_error_print = now
-            print(f"{self.name}: {text}", flush=True)
+            self.log.warning(text)
 
     def finish(self) -> None:
         left = self.producer.flush(clients.FLUSH_TIMEOUT_S)

@@ -160,8 +160,8 @@ class CsvSink(Component):
             source = {"topic": target.topic, "topic_id": topic_id(s.bootstrap_servers, target.topic)}
             moved = claim_csv(target.path, source)
             if moved is not None:
-                print(f"{self.name}: {target.path.name} belonged to an earlier '{target.topic}' topic; "
-                      f"moved it to {moved.name}", flush=True)
+                self.log.warning(f"{target.path.name} belonged to an earlier '{target.topic}' topic; "
+                                 f"moved it to {moved.name}")
             appender = stack.enter_context(CsvAppender(target.path, target.columns))
             self.files[target.topic] = appender
             self.resume[target.topic] = ResumeFilter.from_csv(target.path)
@@ -188,7 +188,7 @@ class CsvSink(Component):
         if self._rejoins > MAX_REJOINS:
             raise LabError(f"{self.name}: Kafka consumer failed {self._rejoins} times ({error.str()}); "
                            f"restart the sink (it resumes from its CSV)")
-        print(f"{self.name}: consumer failed ({error.str()}); rejoining the group", flush=True)
+        self.log.warning(f"consumer failed ({error.str()}); rejoining the group")
         try:
             self._consumer_stack.close()
         except (KafkaException, RuntimeError):
@@ -305,7 +305,7 @@ class CsvSink(Component):
         now = time.monotonic()
         if now - self._last_warning >= WARN_EVERY_S:
             self._last_warning = now
-            print(f"{self.name}: {text}", flush=True)
+            self.log.warning(text)
 
     def _commit(self, asynchronous: bool, throttle: bool = True) -> None:
         """Commit the positions whose rows are on disk (fsync'ed; dead letters acknowledged).

@@ -59,9 +59,9 @@ class _ZmqGenerator(Component):
         expected = self.expected_subscribers
         if not self.publisher.wait_for_subscribers(expected, self.settings.subscriber_wait_s,
                                                    lambda: self.stop_requested):
-            print(f"{self.name}: {self.publisher.subscribers} of {expected} consumers subscribed after "
-                  f"{self.settings.subscriber_wait_s:g} s; sending anyway (late joiners count what they missed "
-                  f"as gaps)", flush=True)
+            self.log.warning(f"{self.publisher.subscribers} of {expected} consumers subscribed after "
+                             f"{self.settings.subscriber_wait_s:g} s; sending anyway (late joiners count what they "
+                             f"missed as gaps)")
         self.pacer.start()
         self._rate_window = (time.monotonic(), 0)
 
