@@ -33,7 +33,8 @@ between the highest sustained and the lowest unsustained one narrow down the hig
 rate the whole pipeline sustains.
 
 CSV: results/bench/pipeline.csv, one row per load (kind="load") and one summary row
-(kind="max_sustained"), plus the append_rows columns (run_id, run_at, machine, versions).
+(kind="max_sustained"), plus the append_rows columns (run_id, run_at, machine, versions);
+kafkalab.bench.pipeline_rows turns a load into its row.
 Columns:
   kind, offered_hz (0 = as fast as possible), seconds, warmup_s, achieved_hz (trades.csv
   rows of the load over the span of their produced_ts_us), trades (rows after the
@@ -58,7 +59,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,11 +75,10 @@ from kafkalab.runtime.params import CANDLES_SINK, MARKET_PROCESSOR, ORDERBOOK_GE
 from kafkalab.transports.kafka.components import group_id
 from kafkalab.transports.kafka.lag import LagProbe
 from kafkalab.core.csvstore import CANDLES_COLUMNS, TRADES_COLUMNS
-from kafkalab.transports.kafka.sink import DEFAULT_MAX_BATCH, SINK_CONSUMER
 from kafkalab.transports.kafka.generator import rate_producer_defaults
-from kafkalab.transports.kafka.topics import spec as topic_spec
 from kafkalab.bench.common import append_rows
 from kafkalab.bench.harness import LoadProbe, delete_topics_now
+from kafkalab.bench.pipeline_rows import LoadResult, next_bisect_rate, production_rate, row_for, settings_for
 
 FULL_LOADS = (10, 100, 1000, 5000, 20000, 0)  # 0 = as fast as the generator can go
 QUICK_LOADS = (10, 200)
@@ -89,14 +88,8 @@ FULL_SECONDS, QUICK_SECONDS = 20.0, 6.0
 LONG_LOAD_MAX_HZ, LONG_LOAD_SECONDS = 100, 60.0
 BISECT_STEPS = 2
 LAG_SAMPLE_S = 0.5
-SLOPE_TOLERANCE = 0.05  # lag may grow by at most 5% of the rate per second (sampling noise)...
-END_LAG_S = 1.0  # ...and the trades sink ends the load less than 1 s of records behind
-SLOPE_FLOOR = 5.0  # records/s: below this a slope is noise
 DRAIN_TIMEOUT_S = 240.0
 GENERATOR_START_S = 90.0
-# A freshly started generator process connects and fetches metadata while its first
-# records wait: those records measure start-up, not the pipeline. Left out of the latency.
-WARMUP_S = 1.0
 
 BATCHING_LINGER_MS = clients.RELIABLE_PRODUCER["linger.ms"]
 
@@ -104,57 +97,6 @@ BATCHING_LINGER_MS = clients.RELIABLE_PRODUCER["linger.ms"]
 def generator_linger_ms(rate_hz: float) -> int:
     """The linger.ms the trade generator uses by itself at this rate."""
     return int(rate_producer_defaults(rate_hz).get("linger.ms", BATCHING_LINGER_MS))
-
-@dataclass
-class LoadResult:
-    offered_hz: float
-    seconds: float
-    achieved_hz: float
-    trades: pd.DataFrame
-    candles: pd.DataFrame
-    sink_lag: np.ndarray  # (t, lag) rows while generating
-    processor_lag: np.ndarray
-    drain_s: float
-    cpu: dict
-    producer_linger_ms: int = 0
-    produced: int = 0  # records the trades topic grew by during the load (Kafka's count)
-
-
-def production_rate(trades: pd.DataFrame) -> float:
-    """Trades per second by the generator's own clock: rows over the span of produced_ts_us."""
-    if len(trades) < 2:
-        return 0.0
-    span_s = (trades.produced_ts_us.max() - trades.produced_ts_us.min()) / 1e6
-    return (len(trades) - 1) / span_s if span_s > 0 else 0.0
-
-
-def _percentiles(values_us: pd.Series, prefix: str) -> dict:
-    if values_us.empty:
-        return {f"{prefix}_p50_ms": None, f"{prefix}_p95_ms": None, f"{prefix}_p99_ms": None}
-    p50, p95, p99 = np.percentile(values_us.to_numpy(dtype=float) / 1000.0, [50, 95, 99])
-    return {f"{prefix}_p50_ms": round(p50, 3), f"{prefix}_p95_ms": round(p95, 3), f"{prefix}_p99_ms": round(p99, 3)}
-
-
-def lag_slope(samples: np.ndarray) -> float:
-    """Records/s the lag grows by over the second half of the samples (least squares)."""
-    if len(samples) < 4:
-        return 0.0
-    half = samples[len(samples) // 2:]
-    if np.ptp(half[:, 0]) <= 0:
-        return 0.0
-    return float(np.polyfit(half[:, 0], half[:, 1], 1)[0])
-
-
-def end_lag(samples: np.ndarray, last_s: float = 2.0) -> float:
-    """Mean lag over the last `last_s` seconds of the samples."""
-    tail = samples[samples[:, 0] >= samples[-1, 0] - last_s]
-    return float(tail[:, 1].mean())
-
-
-def is_sustained(rate: float, sink_slope: float, processor_slope: float, sink_end_lag: float = 0.0) -> bool:
-    """Lag not growing: small slopes (least squares, second half) and a sink less than END_LAG_S behind."""
-    limit = max(SLOPE_FLOOR, SLOPE_TOLERANCE * rate)
-    return sink_slope <= limit and processor_slope <= limit and sink_end_lag <= max(SLOPE_FLOOR, END_LAG_S * rate)
 
 
 def fsync_cost(folder: Path, n: int = 200) -> dict:
@@ -327,56 +269,6 @@ class PipelineBench:
 def _rate_label(rate_hz: float) -> str:
     return f"{rate_hz:g} Hz" if rate_hz else "max"
 
-
-def steady_state(result: LoadResult) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows of a load without its first WARMUP_S seconds (trades by produced time, candles by window end)."""
-    trades, candles = result.trades, result.candles
-    if trades.empty:
-        return trades, candles
-    cut = int(trades.produced_ts_us.min()) + int(WARMUP_S * 1_000_000)
-    return trades[trades.produced_ts_us >= cut], candles[candles.window_end_us >= cut]
-
-
-def row_for(result: LoadResult, settings: dict, fsync: dict) -> dict:
-    trades, candles = steady_state(result)
-    sink_slope = lag_slope(result.sink_lag)
-    processor_slope = lag_slope(result.processor_lag)
-    return {
-        "kind": "load", "offered_hz": result.offered_hz, "seconds": result.seconds, "warmup_s": WARMUP_S,
-        "achieved_hz": round(result.achieved_hz, 1), "trades": len(trades),
-        # every record the topic received this load must be in trades.csv once: 0 expected
-        "trades_not_in_csv": result.produced - len(result.trades),
-        **_percentiles(trades.written_ts_us - trades.produced_ts_us, "trades"),
-        "trades_max_ms": round(float((trades.written_ts_us - trades.produced_ts_us).max()) / 1000, 3) if len(trades) else None,
-        "candles": len(candles),
-        **_percentiles(candles.written_ts_us - candles.window_end_us, "candle"),
-        "sink_lag_max": int(result.sink_lag[:, 1].max()), "sink_lag_end": round(end_lag(result.sink_lag), 1),
-        "sink_lag_slope_per_s": round(sink_slope, 1),
-        "processor_lag_max": int(result.processor_lag[:, 1].max()),
-        "processor_lag_slope_per_s": round(processor_slope, 1), "drain_s": result.drain_s,
-        "sustained": is_sustained(result.achieved_hz, sink_slope, processor_slope, end_lag(result.sink_lag)),
-        **result.cpu, **fsync, **settings, "producer_linger_ms": result.producer_linger_ms,
-    }
-
-
-def settings_for(config: LabConfig) -> dict:
-    trades = topic_spec("trades")
-    return {"serializer": config.serializer, "trade_partitions": trades.partitions,
-            "replication_factor": trades.replication_factor, "acks": clients.RELIABLE_PRODUCER["acks"],
-            "sink_fetch_wait_max_ms": SINK_CONSUMER["fetch.wait.max.ms"],
-            "sink_max_batch": DEFAULT_MAX_BATCH, "processor_allowed_lateness_ms": 500}
-
-
-def next_bisect_rate(rows: list[dict]) -> float | None:
-    """A geometric midpoint between the best sustained and the worst unsustained achieved rate."""
-    ok = [r["achieved_hz"] for r in rows if r["sustained"]]
-    bad = [r["achieved_hz"] for r in rows if not r["sustained"]]
-    if not ok or not bad:
-        return None
-    low, high = max(ok), min(h for h in bad if h > 0) if any(h > 0 for h in bad) else None
-    if high is None or high <= low * 1.1:
-        return None
-    return round(float(np.sqrt(low * high)), -1)
 
 
 def run(config: LabConfig, quick: bool = False) -> None:

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from kafkalab.bench import explain
-from kafkalab.bench.deepdives import RebalancePlan, _changes, _Log, compare_rows, computed_partition
+from kafkalab.bench.deepdives.keys import computed_partition
+from kafkalab.bench.deepdives.offsets import compare_rows
+from kafkalab.bench.deepdives.rebalance import RebalancePlan, _changes, _Log
 from kafkalab.bench.harness import latency_percentiles, mb_per_s
 from kafkalab.bench.javatools import JavaToolError, parse_consumer_summary, parse_producer_summary
 from kafkalab.bench.producer import Budget, Cell, JavaPacer

@@ -17,8 +17,9 @@ import pytest
 
 from kafkalab import config as lab_config
 from kafkalab.errors import ConfigError
-from kafkalab.bench.pipeline import (LoadResult, TailReader, end_lag, is_sustained, lag_slope, next_bisect_rate,
-                                     production_rate, steady_state)
+from kafkalab.bench.pipeline import TailReader
+from kafkalab.bench.pipeline_rows import (LoadResult, end_lag, is_sustained, lag_slope, next_bisect_rate,
+                                          production_rate, steady_state)
 from kafkalab.core.csvstore import TRADES_COLUMNS
 from kafkalab.pipeline.launcher import (PAPERMILL_DEAD_KERNEL, ComponentProcess, PipelineError, notebook_parameters,
                                         parameters_sources)
