@@ -37,13 +37,14 @@ report: $(STAMP)
 
 ## lab: JupyterLab on 127.0.0.1:8888 against the local cluster (token printed; set JUPYTER_TOKEN to choose it)
 ## The notebooks find the cluster through the same settings as the CLI (local cluster unless
-## KAFKA_BOOTSTRAP_SERVERS says otherwise). The cluster keeps running after JupyterLab exits:
-## `make cluster-down` stops it.
+## KAFKA_BOOTSTRAP_SERVERS says otherwise). The cluster keeps running after JupyterLab exits
+## (so a second `make lab` starts at once); the exit message names the command that stops it.
 LAB_PORT ?= 8888
 # Jupyter refuses to run as root unless told; containers and CI boxes often are root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	$(LAB) cluster up
+	trap 'echo "JupyterLab has stopped; the Kafka cluster is still running (make cluster-down stops it)"' EXIT; \
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --ServerApp.port_retries=0 \
 	  --notebook-dir . --ServerApp.default_url=/lab/tree/notebooks $(LAB_ROOT)
 

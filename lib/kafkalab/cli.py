@@ -133,9 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics.set_defaults(func=_topics)
 
     run = sub.add_parser("run", help=COMMAND_HELP["run"])
-    run.add_argument("--seconds", type=float, default=60.0)
+    run.add_argument("--seconds", type=float, default=60.0,
+                     help="how long the generators produce; the consumers then drain and stop (default: 60)")
     run.add_argument("--trade-rate", type=float, default=None, help="trades per second (default: the generator's)")
-    run.add_argument("--serializer", default=None)
+    run.add_argument("--serializer", default=None,
+                     help="wire format of every stream: json | msgpack | avro (default: KAFKALAB_SERIALIZER or msgpack)")
     # No argparse choices: an unknown transport gets the same one line as KAFKALAB_TRANSPORT.
     run.add_argument("--transport", default=None,
                      help=f"{' | '.join(lab_config.TRANSPORTS)} (default: {lab_config.ENV_TRANSPORT} or "
@@ -143,8 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     bench = sub.add_parser("bench", help=COMMAND_HELP["bench"])
-    bench.add_argument("experiment", help="an experiment name, `all` (every one) or `report-set` (what the report "
-                       "needs, bounded: part of `make run`)")
+    from kafkalab.bench import EXPERIMENTS, REPORT_SET_NAME
+
+    bench.add_argument("experiment", help=f"one of {', '.join(EXPERIMENTS)}; `all` (every one, the full grids) or "
+                       f"`{REPORT_SET_NAME}` (what the report needs, bounded: part of `make run`); rows are "
+                       f"appended to results/bench/<experiment>.csv")
     bench.add_argument("--quick", action="store_true", help="a small grid, for tests")
     bench.set_defaults(func=_bench)
 
