@@ -6,7 +6,7 @@ wipes it at the end.
 
 1. Throughput: replication factor 1 vs 3 x acks 1 vs all (1 KiB records, linger 20 ms /
    ~1 MB batches, no compression, idempotence with acks=all), confluent-kafka (the best
-   Python path, see bench/producer.py) and Java's ProducerPerformance as the reference, on
+   Python path, see bench/producer/) and Java's ProducerPerformance as the reference, on
    a fresh topic per cell (RF 1: min ISR 1; RF 3: min ISR 2).
 2. Failure timeline: confluent-kafka produces at a steady RATE with acks=all and
    idempotence to a topic with RF 3, min ISR 2; at KILL_AT_S the leader of partition 0 is
@@ -54,7 +54,8 @@ from kafkalab.config import LabConfig
 from kafkalab.errors import LabError
 from kafkalab.bench.common import append_rows
 from kafkalab.bench.harness import LoadProbe, fresh_topic, latency_percentiles, private_cluster, wait_for_ready
-from kafkalab.bench.producer import Budget, Cell, produce_confluent, produce_java
+from kafkalab.bench.producer.cells import Budget, Cell
+from kafkalab.bench.producer.clients import produce_confluent, produce_java
 
 EXPERIMENT = "replication"
 REPLICATION_BASE_PORT = 24092
@@ -93,7 +94,7 @@ def throughput_rows(config: LabConfig, bootstrap: str, quick: bool, progress) ->
                 m = produce_confluent(bootstrap, topic, b"x" * RECORD_BYTES, budget.max_records, budget.seconds,
                                       cell.confluent_config(), budget.warmup_seconds)
             rows.append({**base, "client": "confluent-kafka", **m.columns(RECORD_BYTES), **probe.columns()})
-            if not quick:  # the quick run (tests) skips the JVM: bench/producer.py covers it
+            if not quick:  # the quick run (tests) skips the JVM: bench/producer/ covers it
                 progress.set_postfix_str(f"RF {rf} acks {acks} java")
                 count = budget.java_records(rows[-1]["records_per_s"])
                 with LoadProbe() as probe:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pytest
 
-from kafkalab.bench.reliability import run_scenario
+from kafkalab.bench.reliability.scenarios import run_scenario
 
 TRADE_RATE_HZ = 500.0  # "a high rate" on a shared 2-core machine; the benchmark uses 1000
 

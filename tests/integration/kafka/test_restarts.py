@@ -36,7 +36,7 @@ from confluent_kafka.admin import OffsetSpec
 
 from kafkalab import config as lab_config
 from kafkalab.bench.accounting import candle_mismatches, ends_with_complete_line, generator_counters, read_rows, tally
-from kafkalab.bench.reliability import PipelineRun
+from kafkalab.bench.reliability.pipeline_run import PipelineRun
 from kafkalab.core import serde
 from kafkalab.core.models import Trade, now_us
 from kafkalab.pipeline.launcher import ComponentProcess

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kafkalab.bench import explain
 from kafkalab.bench.deepdives.keys import computed_partition
 from kafkalab.bench.deepdives.offsets import compare_rows
 from kafkalab.bench.deepdives.rebalance import RebalancePlan, _changes, _Log
+from kafkalab.bench.explain.clients import explain_producer, producer_figures
+from kafkalab.bench.explain.deepdives import keys_figures
+from kafkalab.bench.explain.scaling import scaling_figures
 from kafkalab.bench.harness import latency_percentiles, mb_per_s
 from kafkalab.bench.javatools import JavaToolError, parse_consumer_summary, parse_producer_summary
-from kafkalab.bench.producer import Budget, Cell, JavaPacer
+from kafkalab.bench.producer.cells import Budget, Cell, JavaPacer
 from kafkalab.bench.replication import _longest_stall
 
 PRODUCER_OUT = """\
@@ -137,12 +139,12 @@ def test_producer_figures_and_goal():
         {"cell": "100B-defaults", "client": "kafka-python", "variant": "tuned", "record_bytes": 100,
          "acks": "all", "batching": "on", "compression": "lz4", "records_per_s": 30_000, "ratio_to_java": 0.3},
     ])
-    f = explain.producer_figures(rows)
+    f = producer_figures(rows)
     assert f["java_best"]["records_per_s"] == 200_000
     assert f["python_best"]["confluent-kafka"]["ratio_to_java_best"] == pytest.approx(0.75)
     assert f["kafka_python_tuned_factor"] == pytest.approx(3.0)  # the back-to-back pair, not the grid
     assert f["kafka_python_best_grid_vs_defaults"] == pytest.approx(4.0)
-    text = explain.explain_producer(rows)
+    text = explain_producer(rows)
     assert "met" in text and "3×" in text and "200,000" in text
 
 
@@ -151,7 +153,7 @@ def test_scaling_figures_find_where_instances_stop_helping():
                          "partitions": [6, 6, 6, 6, 3, 3, 3, 1, 1], "instances": [1, 2, 3, 6, 1, 2, 3, 1, 2],
                          "busy_instances": [1, 2, 3, 6, 1, 2, 3, 1, 1],
                          "records_per_s": [10_000, 18_000, 18_500, 18_200, 9_000, 9_500, 20_000, 9_000, 9_100]})
-    f = explain.scaling_figures(rows)
+    f = scaling_figures(rows)
     assert f["per_partitions"][6]["no_gain_from"] == 3
     assert f["per_partitions"][3]["no_gain_from"] is None  # 2 did not help, but 3 did
     assert f["per_partitions"][1]["no_gain_from"] == 2
@@ -162,5 +164,5 @@ def test_scaling_figures_find_where_instances_stop_helping():
 def test_keys_figures_imbalance():
     rows = pd.DataFrame({"scenario": ["s"] * 3, "partitioner": ["m"] * 3, "partition": [0, 1, 2],
                          "records": [50, 50, 0], "share": [0.5, 0.5, 0.0], "max_partitions_per_symbol": [1, 1, 1]})
-    f = explain.keys_figures(rows)[("s", "m")]
+    f = keys_figures(rows)[("s", "m")]
     assert f["imbalance"] == pytest.approx(1.5) and f["empty_partitions"] == 1

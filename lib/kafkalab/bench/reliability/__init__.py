@@ -1,0 +1,49 @@
+"""Reliability: the pipeline under broker loss, measured (`kafkalab bench reliability`).
+
+The experiment starts its OWN private 3-node cluster (ports from RELIABILITY_BASE_PORT,
+folder .run/reliability-cluster; it never touches a cluster a user runs), runs the whole
+pipeline - the two generators, the processor and the two sinks, each its own process
+started by the pipeline launcher (kafkalab.pipeline.launcher) - at a high trade rate, and
+breaks brokers while it runs:
+
+    kill-one      kill -9 one broker, restart it after a while
+    two-down      stop a second broker while the first is still down: one broker left,
+                  below min.insync.replicas=2 (and below the KRaft quorum); then bring
+                  one back, then the other
+
+Each scenario is one pipeline run on fresh topics and groups. After the generators end,
+the run drains (every consumer group at lag 0), stops the consumers cleanly (stop file)
+and compares what the trade generator saw acknowledged (its acked-records file) with
+what the trades sink stored.
+
+results/bench/reliability.csv, one row per scenario (plus bench.common's run id, time,
+machine and versions):
+
+    scenario            kill-one | two-down
+    trade_rate_hz       target trade rate of the generator (records/s)
+    run_s               how long the generators ran (s)
+    produced            records the trade generator handed to its producer
+    acked               records acknowledged by Kafka (delivery report without error)
+    failed              records whose delivery report was an error (not acknowledged)
+    stored              rows in trades.csv
+    duplicated          rows in trades.csv beyond the first for a (symbol, trade_id)
+    lost                acknowledged records missing from trades.csv (must be 0)
+    unacked_stored      rows in trades.csv the generator never saw acknowledged
+    candles             candle rows; candle_mismatches: windows whose candle differs from the
+                        one recomputed from trades.csv (must be 0)
+    ack_gap_max_s       longest pause in acknowledgements during the run (s)
+    ack_resume_s        after the broker restart that restores min ISR: seconds until
+                        acknowledgements flow again (two-down), or ack gap around the kill (kill-one)
+    isr_full_s          after the last broker restart: seconds until every partition of the
+                        run's topics has its full ISR again
+    not_enough_replicas_reports  lines in the trade generator's log naming NOT_ENOUGH_REPLICAS
+    generator_errors    distinct one-line errors the trade generator printed (first few, ';'-joined)
+
+Modules: pipeline_run (the five components of one run, under the scenario's control),
+scenarios (one scenario on a given cluster, `run_scenario`) and experiment (the private
+cluster, every scenario, the table: `run`).
+"""
+
+from kafkalab.bench.reliability.experiment import run
+
+__all__ = ["run"]

@@ -1,0 +1,191 @@
+"""The scenarios: one pipeline run while brokers are killed and restarted, and what it kept."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from kafkalab.bench.accounting import AckWatch, candle_mismatches, generator_counters, generator_errors, read_rows, tally
+from kafkalab.bench.reliability.pipeline_run import PipelineRun
+from kafkalab.pipeline.launcher import PipelineError
+from kafkalab.runtime.params import TRADE_GENERATOR
+from kafkalab.transports.kafka import clients
+
+SCENARIOS = ("kill-one", "two-down")
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    trade_rate_hz: float
+    run_s: float
+    produced: int
+    acked: int
+    failed: int
+    stored: int
+    duplicated: int
+    lost: int
+    unacked_stored: int
+    candles: int
+    candle_mismatches: int
+    ack_gap_max_s: float
+    ack_resume_s: float
+    isr_full_s: float
+    not_enough_replicas_reports: int
+    generator_errors: str
+    component_failures: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # candle mismatches, first few
+
+    def row(self) -> dict:
+        row = {k: v for k, v in vars(self).items() if k not in ("component_failures", "problems")}
+        for key in ("run_s", "ack_gap_max_s", "ack_resume_s", "isr_full_s"):
+            row[key] = round(row[key], 2)
+        return row
+
+
+class ScenarioError(Exception):
+    """A step of a scenario did not happen in time (the cluster or a component misbehaved)."""
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str, tick: Callable[[], None]) -> float:
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout_s:
+            raise ScenarioError(f"timed out after {timeout_s:g} s waiting for {what}")
+        tick()
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def _isr_without(bootstrap: str, topics: list[str], node: int) -> bool:
+    try:
+        parts = clients.describe_partitions(bootstrap, topics, timeout_s=5)
+    except Exception:  # noqa: BLE001 - metadata during a leader change: ask again
+        return False
+    return bool(parts) and all(node not in p.isr for p in parts)
+
+
+def _isr_full(bootstrap: str, topics: list[str]) -> bool:
+    try:
+        parts = clients.describe_partitions(bootstrap, topics, timeout_s=5)
+    except Exception:  # noqa: BLE001
+        return False
+    return bool(parts) and all(set(p.isr) == set(p.replicas) for p in parts)
+
+
+def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float = 1000.0,
+                 book_rate_hz: float = 20.0, down_s: float = 12.0, echo: Callable[[str], None] = print,
+                 serializer: str = "json") -> ScenarioResult:
+    """One pipeline run on fresh topics while `scenario` happens to the brokers of `cluster`.
+
+    `cluster` is a kafkalab.transports.kafka.cluster.LocalCluster this process may stop brokers of. Whatever
+    happens, every broker is running again and every component process is gone on return.
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose one of {SCENARIOS}")
+    bootstrap = cluster.bootstrap_servers
+    shutil.rmtree(Path(results_dir) / scenario, ignore_errors=True)  # files of an earlier run would mix in
+    run = PipelineRun.fresh(bootstrap, Path(results_dir) / scenario, serializer=serializer)
+    # The generator runs until we stop it (a clean stop) when the scenario is over.
+    run.build(trade_rate_hz, seconds=900, book_rate_hz=book_rate_hz)
+    run.create_topics()
+    topics = run.topics
+    watch = AckWatch(run.acked_csv)
+
+    def tick() -> None:
+        watch.poll()
+        failed = run.failed()
+        if failed:
+            raise ScenarioError(f"a component failed during {scenario}: {failed[0]}")
+
+    def pause(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            tick()
+            time.sleep(0.2)
+
+    ack_resume = isr_full = 0.0
+    failures: list[str] = []
+    try:
+        run.start(run.consumers)
+        if not run.wait_consuming(120, tick):
+            raise ScenarioError("the processor and sinks did not own their input partitions within 120 s")
+        run.start(run.generators)
+        started = time.monotonic()
+        _wait(lambda: len(watch.partitions()) >= 6, 90, "acknowledgements on every trades partition", tick)
+        warm = time.monotonic()  # the ack-gap figure starts here, not during interpreter start-up
+        pause(3)
+        partitions = watch.partitions()
+        if scenario == "kill-one":
+            echo(f"{scenario}: kill -9 broker 2")
+            killed = time.monotonic()
+            cluster.stop_broker(2, kill=True)
+            # acks stop for the partitions broker 2 led until the cluster fences it, then flow again
+            ack_resume = _wait(lambda: watch.all_acked_after(killed + 0.5, partitions) is not None, 120,
+                               "acknowledgements on every partition after the kill", tick)
+            ack_resume = watch.all_acked_after(killed + 0.5, partitions) - killed
+            pause(max(0.0, down_s - (time.monotonic() - killed)))
+            echo(f"{scenario}: restart broker 2")
+            restarted = time.monotonic()
+            cluster.start_broker(2, wait=False)
+            isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
+        else:
+            echo(f"{scenario}: kill -9 broker 2, wait until it is fenced")
+            cluster.stop_broker(2, kill=True)
+            _wait(lambda: _isr_without(bootstrap, topics, 2), 120, "broker 2 to leave every ISR", tick)
+            echo(f"{scenario}: stop broker 3 (controlled shutdown): one broker left")
+            cluster.stop_broker(3)
+            pause(down_s)
+            echo(f"{scenario}: start broker 3 again")
+            restarted = time.monotonic()
+            cluster.start_broker(3, wait=False)
+            _wait(lambda: watch.all_acked_after(restarted, partitions) is not None, 240,
+                  "acknowledgements on every partition after broker 3 returned", tick)
+            ack_resume = watch.all_acked_after(restarted, partitions) - restarted
+            echo(f"{scenario}: start broker 2 again")
+            restarted = time.monotonic()
+            cluster.start_broker(2, wait=False)
+            isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
+        pause(3)
+        run_s = time.monotonic() - started
+        codes = run.stop(run.generators, timeout_s=clients.FLUSH_TIMEOUT_S + 30)
+        watch.poll()
+        gap = watch.longest_gap(warm, started + run_s)
+        failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
+        lags = run.drain(timeout_s=120)
+        if not lags or any(lags.values()):
+            failures.append(f"consumers not drained: {lags}")
+        codes = run.stop(run.consumers)
+        failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
+    except (ScenarioError, PipelineError) as exc:
+        failures.append(str(exc))
+        run_s, gap = 0.0, 0.0
+    finally:
+        run.kill_all()
+        for node in cluster.nodes():  # leave the cluster whole
+            if not node.running:
+                cluster.start_broker(node.node_id, wait=False)
+        cluster.wait_ready(cluster.config.start_timeout_s)
+    failures += run.failed()
+
+    trades = read_rows(run.data_dir / "trades.csv")
+    counts = tally(read_rows(run.acked_csv), trades)
+    problems = candle_mismatches(trades, read_rows(run.data_dir / "candles.csv"))
+    log = run.procs[TRADE_GENERATOR].output()
+    summary = generator_counters(log)
+    errors = generator_errors(log)
+    result = ScenarioResult(
+        scenario=scenario, trade_rate_hz=trade_rate_hz, run_s=run_s,
+        produced=summary.get("produced", -1), acked=counts.acked, failed=summary.get("failed", -1),
+        stored=counts.stored, duplicated=counts.duplicated, lost=counts.lost, unacked_stored=counts.unacked_stored,
+        candles=len(read_rows(run.data_dir / "candles.csv")), candle_mismatches=len(problems),
+        ack_gap_max_s=gap, ack_resume_s=ack_resume, isr_full_s=isr_full,
+        not_enough_replicas_reports=sum(1 for l in log.splitlines() if re.search(r"not.enough.*replicas", l, re.I)),
+        generator_errors="; ".join(e[:160] for e in errors[:3]), component_failures=failures, problems=problems[:5])
+    if not failures:
+        run.delete_topics()
+    return result
