@@ -7,7 +7,7 @@ import pandas as pd
 from kafkalab.bench.explain.prose import _load_note, _n, _text
 from kafkalab.report.results import numeric
 
-# The public reference point named in the assignment (issue 6), not one of our measurements.
+# The public reference point the assignment names, not one of our measurements.
 PEER_BEST_MSG_PER_S = 33_000
 GOAL_RATIO_TO_JAVA = 0.5
 
