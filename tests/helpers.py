@@ -99,13 +99,22 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str, step_s: float = 0.1) -> None:
-    """Wait until `condition()` is true; fail naming `what` after `timeout_s` (a generous bound,
-    never a fixed sleep: a loaded machine is slow, not wrong)."""
+def rows_in(path: Path) -> int:
+    """How many data rows a CSV has (lines after the header), without parsing it; 0 if not there yet."""
+    try:
+        return max(0, Path(path).read_bytes().count(b"\n") - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str, step_s: float = 0.1):
+    """Wait until `condition()` is truthy and return that value; fail naming `what` after
+    `timeout_s` (a generous bound, never a fixed sleep: a loaded machine is slow, not wrong)."""
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not (value := condition()):
         assert time.monotonic() < deadline, f"timed out after {timeout_s:g} s waiting for {what}"
         time.sleep(step_s)
+    return value
 
 
 # ---- oracles ---------------------------------------------------------------------------------

@@ -345,11 +345,11 @@ def test_oversized_records_fail_loudly_at_the_producer(bootstrap, new_topic):
 
 
 GENERATOR_SCRIPT = """
-import sys
-from kafkalab import config
-from kafkalab.transports.kafka.generator import run_trade_generator
-run_trade_generator(config.load(bootstrap_servers=sys.argv[1], serializer="json"), topic=sys.argv[2], rate_hz=200,
-                    interactive=False, max_seconds=30, max_messages=20)
+import json, sys
+from kafkalab.pipeline.entry import main
+sys.exit(main(["trade-generator", json.dumps({
+    "transport": "kafka", "bootstrap_servers": sys.argv[1], "serializer": "json", "streams": {"trades": sys.argv[2]},
+    "rate_hz": 200, "max_seconds": 30, "max_messages": 20})]))
 """
 
 
@@ -373,5 +373,6 @@ def test_trade_generator_reports_records_the_broker_refuses_and_fails_when_none_
 
     run = subprocess.run([sys.executable, "-c", GENERATOR_SCRIPT, bootstrap, refusing], capture_output=True,
                          text=True, timeout=120)
-    assert run.returncode != 0, run.stdout[-2000:]
-    assert "GeneratorError: every record failed (20 of 20)" in run.stderr and "MSG_SIZE_TOO_LARGE" in run.stderr
+    assert run.returncode == 1, run.stdout[-2000:]
+    (line,) = run.stderr.strip().splitlines()  # one line a user understands, no traceback
+    assert line.startswith("error: every record failed (20 of 20)") and "MSG_SIZE_TOO_LARGE" in line, run.stderr

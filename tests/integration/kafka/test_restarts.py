@@ -45,22 +45,12 @@ from kafkalab.runtime.params import CANDLES_SINK, MARKET_PROCESSOR, TRADE_GENERA
 from kafkalab.transports.kafka import clients
 from kafkalab.transports.kafka.lag import LagProbe
 
+from helpers import rows_in, wait_for
+
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def wait_for(condition, timeout_s: float, what: str, step_s: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(step_s)
-
-
-def rows_in(path: Path) -> int:
-    try:
-        return max(0, path.read_bytes().count(b"\n") - 1)
-    except FileNotFoundError:
-        return 0
 
 
 def end_offsets(bootstrap: str, topic: str, committed_only: bool) -> dict[int, int]:

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
@@ -18,7 +17,7 @@ from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesC
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.topics import parse_position
 
-from helpers import Raw, produce, read_rows, read_topic, wait_for
+from helpers import Raw, produce, read_rows, read_topic, rows_in, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 SYMBOLS = ("BTC", "ETH", "SOL", "ADA")
@@ -135,11 +134,12 @@ def test_unwritable_results_folder_fails_before_consuming(bootstrap, new_topic, 
 
 
 SINK_SCRIPT = """
-import sys
-from kafkalab.transports.kafka.sink import run_trades_sink
-run_trades_sink(bootstrap_servers=sys.argv[1], results_dir=sys.argv[2], trades_topic=sys.argv[3],
-                dead_letters_topic=sys.argv[4], group_id=sys.argv[5], max_batch=int(sys.argv[6]),
-                max_seconds=float(sys.argv[7]), interactive=False)
+import json, sys
+from kafkalab.pipeline.entry import main
+sys.exit(main(["trades-sink", json.dumps({
+    "transport": "kafka", "bootstrap_servers": sys.argv[1], "results_dir": sys.argv[2],
+    "streams": {"trades": sys.argv[3], "dead-letters": sys.argv[4]}, "group_id": sys.argv[5],
+    "max_batch": int(sys.argv[6]), "max_seconds": float(sys.argv[7])})]))
 """
 
 
@@ -147,12 +147,6 @@ def start_sink(bootstrap, results, topic, dlq, group, max_batch=50, seconds=120.
     return subprocess.Popen([sys.executable, "-c", SINK_SCRIPT, bootstrap, str(results), topic, dlq, group,
                              str(max_batch), str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-
-def rows_in(path: Path) -> int:
-    try:
-        return max(0, path.read_bytes().count(b"\n") - 1)
-    except FileNotFoundError:
-        return 0
 
 
 @pytest.mark.slow

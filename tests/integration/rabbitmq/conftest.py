@@ -6,7 +6,6 @@ The user's lab cluster on 5672 is not disturbed."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -61,14 +60,3 @@ def unique_name(request):
         return f"{prefix}-{test}-{uuid.uuid4().hex[:6]}"
 
     return make
-
-
-def wait_until(condition, timeout_s: float, what: str, every_s: float = 0.5):
-    """Poll `condition` until it returns a truthy value; fail naming `what` after the bound."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"not within {timeout_s:g} s: {what}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import subprocess
@@ -13,7 +12,7 @@ import pika
 
 from kafkalab.transports.rabbitmq.clients import parameters
 from kafkalab.transports.rabbitmq.topology import DEAD_LETTER_QUEUE, QUEUES, declare_topology
-from tests.integration.rabbitmq.conftest import wait_until
+from helpers import wait_for
 
 
 def fresh_topology(cluster) -> None:
@@ -72,13 +71,6 @@ def dead_letters(cluster) -> list[tuple[dict, bytes]]:
             found.append((props.headers or {}, body))
 
 
-def rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def drained(plan_backlog, components) -> bool:
     return all(plan_backlog(name) == 0 for name in components)
 
@@ -92,4 +84,4 @@ def wait_drained(cluster, components, timeout_s: float = 90) -> None:
                  if v.name in queues]
         return len(views) == len(queues) and all(v.messages == 0 for v in views)
 
-    wait_until(backlog, timeout_s, f"queues of {', '.join(components)} empty and acked", every_s=1.0)
+    wait_for(backlog, timeout_s, f"queues of {', '.join(components)} empty and acked", step_s=1.0)

@@ -9,7 +9,7 @@ import pika
 import psutil
 import pytest
 
-from tests.integration.rabbitmq.conftest import wait_until
+from helpers import wait_for
 
 
 def _declare_quorum_queue(cluster, name: str) -> None:
@@ -56,7 +56,7 @@ def test_a_killed_node_rejoins_and_its_replica_catches_up(all_nodes_up, unique_n
             channel.basic_publish("", name, str(i).encode(), pika.BasicProperties(delivery_mode=2))
     cluster.start_node(3)
     assert cluster.nodes()[2].name in cluster.cluster_members()
-    queue = wait_until(lambda: (q := _queue(cluster, name, node_id=3)) and len(q.online) == 3 and q,
+    queue = wait_for(lambda: (q := _queue(cluster, name, node_id=3)) and len(q.online) == 3 and q,
                        120, "the restarted node's replica back online")
     assert queue.messages == 20
 

@@ -11,8 +11,8 @@ import pytest
 
 from kafkalab.transports.rabbitmq.clients import parameters
 from kafkalab.transports.rabbitmq.topology import FEEDS_EXCHANGE, REASON_HEADER
-from tests.integration.rabbitmq.conftest import wait_until
-from tests.integration.rabbitmq.helpers import Proc, dead_letters, fresh_topology, rows
+from helpers import read_rows, wait_for
+from tests.integration.rabbitmq.helpers import Proc, dead_letters, fresh_topology
 
 
 def _run(name: str, url: str, tmp_path) -> subprocess.CompletedProcess:
@@ -54,13 +54,13 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_consumers_keep_running(r
         letters.extend(dead_letters(rabbit_cluster))
         return len(letters) >= 3
 
-    wait_until(three_letters, 90, "three dead letters")
+    wait_for(three_letters, 90, "three dead letters")
     consumers_named = sorted(h["x-consumer"] for h, _ in letters)
     assert consumers_named == ["candles-sink", "market-processor", "trades-sink"]
     assert all(h[REASON_HEADER] and "\n" not in h[REASON_HEADER] for h, _ in letters)
     generator = Proc("trade-generator", tmp_path, rate_hz=20, max_seconds=3)
     generator.wait()
-    wait_until(lambda: len(rows(tmp_path / "data" / "trades.csv")) == generator.counter("acked"), 90,
+    wait_for(lambda: len(read_rows(tmp_path / "data" / "trades.csv")) == generator.counter("acked"), 90,
                "the trades sink still writing after the bad input")
     for proc in consumers:
         assert proc.process.poll() is None, proc.output()[-800:]

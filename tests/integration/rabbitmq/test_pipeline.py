@@ -12,10 +12,10 @@ import pytest
 
 from kafkalab.core.models import Trade
 from kafkalab.core.windowing import candles_of
-from tests.integration.rabbitmq.conftest import wait_until
+from helpers import read_rows, wait_for
 from kafkalab.core import serde
 from kafkalab.transports.rabbitmq.topology import REASON_HEADER
-from tests.integration.rabbitmq.helpers import Proc, dead_letters, fresh_topology, rows, wait_drained
+from tests.integration.rabbitmq.helpers import Proc, dead_letters, fresh_topology, wait_drained
 
 CONSUMERS = ("trades-sink", "market-processor", "candles-sink")
 TRADE_RATE_HZ = 20
@@ -23,7 +23,7 @@ TRADE_RATE_HZ = 20
 
 def _trades(data_dir) -> list[Trade]:
     return [Trade(r["symbol"], int(r["trade_id"]), float(r["price"]), float(r["size"]), r["side"],
-                  int(r["event_ts_us"]), int(r["produced_ts_us"])) for r in rows(data_dir / "trades.csv")]
+                  int(r["event_ts_us"]), int(r["produced_ts_us"])) for r in read_rows(data_dir / "trades.csv")]
 
 
 def run_pipeline(cluster, results_dir, seconds: float, disrupt=None) -> dict:
@@ -34,7 +34,7 @@ def run_pipeline(cluster, results_dir, seconds: float, disrupt=None) -> dict:
     trades = Proc("trade-generator", results_dir, rate_hz=TRADE_RATE_HZ, max_seconds=seconds)
     books = Proc("orderbook-generator", results_dir, rate_hz=4, max_seconds=seconds)
     if disrupt is not None:
-        wait_until(lambda: len(rows(results_dir / "data" / "trades.csv")) > 2 * TRADE_RATE_HZ, 120,
+        wait_for(lambda: len(read_rows(results_dir / "data" / "trades.csv")) > 2 * TRADE_RATE_HZ, 120,
                    "trades flowing before the fault")
         disrupt(consumers)
     trades.wait(seconds + 240)
@@ -64,8 +64,8 @@ def check_outputs(cluster, results_dir, trades_acked: int) -> list[Trade]:
     keys = [(t.symbol, t.trade_id) for t in trades]
     assert len(keys) == len(set(keys)), "duplicate trade rows"
     assert len(trades) == trades_acked, f"{len(trades)} trade rows for {trades_acked} confirmed trades"
-    candles = {(r["symbol"], int(r["window_start_us"])): r for r in rows(data / "candles.csv")}
-    assert len(candles) == len(rows(data / "candles.csv")), "duplicate candle rows"
+    candles = {(r["symbol"], int(r["window_start_us"])): r for r in read_rows(data / "candles.csv")}
+    assert len(candles) == len(read_rows(data / "candles.csv")), "duplicate candle rows"
     late = late_trades(cluster)
     assert late <= set(keys), "a late dead letter that is not a stored trade"
     expected = {(c.symbol, c.window_start_us): c
@@ -76,8 +76,8 @@ def check_outputs(cluster, results_dir, trades_acked: int) -> list[Trade]:
         assert (float(got["open"]), float(got["high"]), float(got["low"]), float(got["close"]),
                 int(got["trade_count"])) == (want.open, want.high, want.low, want.close, want.trade_count), key
         assert math.isclose(float(got["volume"]), want.volume) and math.isclose(float(got["vwap"]), want.vwap)
-    assert all(r["transport"] == "rabbitmq" for r in rows(data / "candles.csv")[:5])
-    assert rows(data / "book_features.csv"), "no book features"
+    assert all(r["transport"] == "rabbitmq" for r in read_rows(data / "candles.csv")[:5])
+    assert read_rows(data / "book_features.csv"), "no book features"
     return trades
 
 
@@ -109,8 +109,8 @@ def test_kill_9_of_a_node_mid_run_loses_and_doubles_nothing(all_nodes_up, tmp_pa
     def kill_node_1(_consumers) -> None:
         # every client connected to node 1 first: they all lose their connection
         cluster.stop_node(1, kill=True)
-        before = len(rows(tmp_path / "data" / "trades.csv"))
-        wait_until(lambda: len(rows(tmp_path / "data" / "trades.csv")) > before + TRADE_RATE_HZ, 120,
+        before = len(read_rows(tmp_path / "data" / "trades.csv"))
+        wait_for(lambda: len(read_rows(tmp_path / "data" / "trades.csv")) > before + TRADE_RATE_HZ, 120,
                    "trades written with node 1 down")
         cluster.start_node(1)
 

@@ -3,7 +3,6 @@ components run in threads (run_loop) or as processes (for kill -9), one bounded 
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import signal
@@ -19,22 +18,6 @@ import pytest
 from kafkalab import config as lab_config
 from kafkalab.runtime.loop import Bounds, Component, run_loop
 from kafkalab.transports.zeromq.addresses import STREAMS, ZmqSettings
-
-
-def wait_for(condition, timeout_s: float = 30.0, what: str = "condition") -> None:
-    """Poll `condition` until true; fail after a generous bound (the machine is shared)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from kafkalab.transports.zeromq.generator import ZmqOrderBookGenerator, ZmqTrade
 from kafkalab.transports.zeromq.processor import ZmqMarketProcessor
 from kafkalab.transports.zeromq.sink import candles_sink, trades_sink
 
-from tests.integration.zeromq.conftest import read_rows, wait_for
+from helpers import read_rows, wait_for
 
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "vwap")
 

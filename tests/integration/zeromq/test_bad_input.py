@@ -10,7 +10,7 @@ from kafkalab.transports.zeromq.sink import trades_sink
 from kafkalab.transports.zeromq.sockets import meta_block, pack
 from kafkalab.transports.zeromq.streams import StreamPublisher
 
-from tests.integration.zeromq.conftest import read_rows, wait_for
+from helpers import read_rows, wait_for
 
 
 def trade(trade_id: int, event_ts_us: int) -> Trade:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 
-from kafkalab.runtime.loop import Bounds
 from kafkalab.transports.zeromq.generator import ZmqOrderBookGenerator, ZmqTradeGenerator
 from kafkalab.transports.zeromq.sink import candles_sink, trades_sink
 from kafkalab.transports.zeromq.stats import STATS_CSV
 
-from tests.integration.zeromq.conftest import complete_lines, last_sequence, read_rows, wait_for
+from helpers import read_rows, wait_for
+from tests.integration.zeromq.conftest import complete_lines, last_sequence
 from tests.integration.zeromq.pipeline import assert_candle_matches, candles_by_window, recomputed_candles
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.zeromq.conftest import read_rows
+from helpers import read_rows
 from tests.integration.zeromq.pipeline import (assert_candle_matches, candles_by_window, drain, recomputed_candles,
                                                run_generators, start_consumers)
 

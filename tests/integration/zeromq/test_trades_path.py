@@ -7,7 +7,7 @@ from kafkalab.transports.zeromq.generator import ZmqTradeGenerator
 from kafkalab.transports.zeromq.sink import trades_sink
 from kafkalab.transports.zeromq.stats import STATS_CSV
 
-from tests.integration.zeromq.conftest import read_rows, wait_for
+from helpers import read_rows, wait_for
 
 
 def test_trades_reach_the_csv_at_rate_with_no_gap_and_no_duplicate(lab, zmq_settings, running):
@@ -15,7 +15,7 @@ def test_trades_reach_the_csv_at_rate_with_no_gap_and_no_duplicate(lab, zmq_sett
     generator = running(ZmqTradeGenerator(lab, rate_hz=50, zmq_settings=zmq_settings, subscribers=1), Bounds(max_seconds=3))
     generator.join()
     produced = generator.component.counters["produced"]
-    wait_for(lambda: sink.component.counters["written"] >= produced, what="the sink to write every trade")
+    wait_for(lambda: sink.component.counters["written"] >= produced, 30, "the sink to write every trade")
     sink.stop()
 
     rows = read_rows(lab.data_dir / "trades.csv")

@@ -10,7 +10,6 @@ import base64
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ import psutil
 from kafkalab.transports.kafka.clients import KafkaUnavailable, describe_cluster, ensure_topics, wait_for_preferred_leaders
 from kafkalab.config import ClusterConfig
 from kafkalab.errors import ClusterError
+from kafkalab.runtime.processes import port_is_free, signal_and_wait
 from kafkalab.transports.kafka.dist import KafkaDist, ensure_fetched, require_java
 from kafkalab.transports.kafka.topics import TOPICS
 
@@ -142,14 +142,14 @@ class LocalCluster:
         if pid is None:
             self.echo(f"node {node_id} is not running")
             return
-        self._signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s)
+        signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s, self.echo)
         self._pid_file(node_id).unlink(missing_ok=True)
 
     def down(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop every node this run folder started, and any stray JVM pointing at it."""
         pids = [n.pid for n in self.nodes() if n.pid is not None]
         pids += [p for p in self._stray_jvms() if p not in pids]
-        self._signal_and_wait(pids, signal.SIGTERM, timeout_s)
+        signal_and_wait(pids, signal.SIGTERM, timeout_s, self.echo)
         for node_id in self.config.node_ids:
             self._pid_file(node_id).unlink(missing_ok=True)
         self.echo(f"stopped {len(pids)} Kafka node(s)" if pids else "no Kafka node was running")
@@ -306,20 +306,6 @@ class LocalCluster:
                 strays.append(proc.info["pid"])
         return strays
 
-    def _signal_and_wait(self, pids: list[int], sig: signal.Signals, timeout_s: float) -> None:
-        procs = []
-        for pid in pids:
-            try:
-                proc = psutil.Process(pid)
-                proc.send_signal(sig)
-                procs.append(proc)
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-        for proc in alive:  # a controlled shutdown that hangs must not leave a stray JVM
-            self.echo(f"node pid {proc.pid} did not stop within {timeout_s:g} s; killing it")
-            proc.kill()
-        psutil.wait_procs(alive, timeout=10)
 
 
 def new_cluster_id() -> str:
@@ -335,12 +321,6 @@ def new_cluster_id() -> str:
 
 
 def _require_free_port(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise ClusterError(
-                f"port {port} on 127.0.0.1 is already in use (another Kafka or program?); "
-                f"stop it, or move the cluster with KAFKALAB_BASE_PORT"
-            ) from None
+    if not port_is_free(port):
+        raise ClusterError(f"port {port} on 127.0.0.1 is already in use (another Kafka or program?); "
+                           f"stop it, or move the cluster with KAFKALAB_BASE_PORT")

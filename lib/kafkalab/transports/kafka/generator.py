@@ -291,20 +291,3 @@ class OrderBookGenerator(_Generator):
     def make_record(self, event_ts_us: int) -> OrderBook:
         # Building a book takes a while: stamp produced_ts_us after it, right before encoding.
         return replace(self.sim.next_book(event_ts_us), produced_ts_us=now_us())
-
-
-def run_trade_generator(config: LabConfig, *, interactive: bool | None = None, max_seconds: float = 0,
-                        max_messages: int = 0, stop_file: str = "", **kwargs):
-    """Notebook entry point: build the generator and run it (see component.run_component)."""
-    from kafkalab.runtime.loop import run_component
-
-    return run_component(TradeGenerator(config, **kwargs), interactive=interactive, max_seconds=max_seconds,
-                         max_messages=max_messages, stop_file=stop_file)
-
-
-def run_orderbook_generator(config: LabConfig, *, interactive: bool | None = None, max_seconds: float = 0,
-                            max_messages: int = 0, stop_file: str = "", **kwargs):
-    from kafkalab.runtime.loop import run_component
-
-    return run_component(OrderBookGenerator(config, **kwargs), interactive=interactive, max_seconds=max_seconds,
-                         max_messages=max_messages, stop_file=stop_file)

@@ -48,7 +48,7 @@ from kafkalab.core import serde, streams
 from kafkalab.core.market_logic import MarketLogic, Output, Verdict
 from kafkalab.core.models import InvalidMessage, now_us
 from kafkalab.core.windowing import NEVER, PartitionWindows, WindowSpec
-from kafkalab.runtime.loop import Component, run_component
+from kafkalab.runtime.loop import Component
 from kafkalab.transports.kafka import clients
 from kafkalab.transports.kafka.deadletters import DeadLetters
 from kafkalab.transports.kafka.transactions import (
@@ -348,14 +348,3 @@ class MarketProcessor(Component):
         for tp in self._restore(assigned):
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
-
-
-def run_market_processor(config: LabConfig, *, interactive: bool | None = None, max_seconds: float = 0,
-                         max_messages: int = 0, stop_file: str = "", trades_topic: str = "",
-                         orderbooks_topic: str = "", candles_topic: str = "", book_features_topic: str = "",
-                         dead_letters_topic: str = "", **kwargs):
-    """Notebook entry point: empty topic names mean the application's topics."""
-    topics = Topics(trades_topic or TRADES, orderbooks_topic or ORDERBOOKS, candles_topic or CANDLES,
-                    book_features_topic or BOOK_FEATURES, dead_letters_topic or DEAD_LETTERS)
-    return run_component(MarketProcessor(config, topics=topics, **kwargs), interactive=interactive,
-                         max_seconds=max_seconds, max_messages=max_messages, stop_file=stop_file)

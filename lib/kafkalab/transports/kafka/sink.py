@@ -28,14 +28,13 @@ from typing import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 
-from kafkalab import config as lab_config
 from kafkalab.core import serde
 from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV, TRADES_COLUMNS,
                                     TRADES_CSV, BackgroundSync, CsvAppender, claim_csv, exclusive_writer,
                                     message_values, require_writable_dir, written_positions)
 from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
 from kafkalab.errors import LabError
-from kafkalab.runtime.loop import Component, run_component
+from kafkalab.runtime.loop import Component
 from kafkalab.transports.kafka import clients, topics
 from kafkalab.transports.kafka.clients import require_topics
 from kafkalab.transports.kafka.deadletters import DeadLetters
@@ -371,30 +370,3 @@ class CandlesCsvSink(CsvSink):
 
     def __init__(self, settings: SinkSettings):
         super().__init__(settings, name="sink-candles-csv")
-
-
-def run_trades_sink(*, bootstrap_servers: str = "", results_dir: str = "", group_id: str = "sink-trades-csv",
-                    trades_topic: str = topics.TRADES, file_name: str = TRADES_CSV,
-                    dead_letters_topic: str = topics.DEAD_LETTERS, max_batch: int = DEFAULT_MAX_BATCH,
-                    max_seconds: float = 0, max_messages: int = 0, stop_file: str = "",
-                    interactive: bool | None = None):
-    """The trades sink notebook's one call: parameters override the environment."""
-    cfg = lab_config.load(bootstrap_servers=bootstrap_servers, results_dir=results_dir)
-    settings = SinkSettings(cfg.bootstrap_servers, group_id, (trades_target(cfg.data_dir, trades_topic, file_name),),
-                            dead_letters_topic, int(max_batch))
-    return run_component(TradesCsvSink(settings), interactive=interactive, max_seconds=max_seconds,
-                         max_messages=max_messages, stop_file=stop_file)
-
-
-def run_candles_sink(*, bootstrap_servers: str = "", results_dir: str = "", group_id: str = "sink-candles-csv",
-                     candles_topic: str = topics.CANDLES, book_features_topic: str = topics.BOOK_FEATURES,
-                     candles_file: str = CANDLES_CSV, book_features_file: str = BOOK_FEATURES_CSV,
-                     dead_letters_topic: str = topics.DEAD_LETTERS, max_batch: int = DEFAULT_MAX_BATCH,
-                     max_seconds: float = 0, max_messages: int = 0, stop_file: str = "",
-                     interactive: bool | None = None):
-    """The candles sink notebook's one call: parameters override the environment."""
-    cfg = lab_config.load(bootstrap_servers=bootstrap_servers, results_dir=results_dir)
-    targets = candles_targets(cfg.data_dir, candles_topic, book_features_topic, candles_file, book_features_file)
-    settings = SinkSettings(cfg.bootstrap_servers, group_id, targets, dead_letters_topic, int(max_batch))
-    return run_component(CandlesCsvSink(settings), interactive=interactive, max_seconds=max_seconds,
-                         max_messages=max_messages, stop_file=stop_file)

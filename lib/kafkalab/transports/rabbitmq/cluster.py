@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import psutil
 
+from kafkalab.runtime.processes import port_is_free, signal_and_wait
 from kafkalab.transports.rabbitmq.errors import RabbitError
 from kafkalab.transports.rabbitmq.management import Management
 from kafkalab.transports.rabbitmq.settings import LAB_USER, RabbitConfig
@@ -162,13 +163,13 @@ class LocalRabbitCluster:
         if pid is None:
             self.echo(f"node {node_id} is not running")
             return
-        _signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s, self.echo)
+        signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s, self.echo)
         self._pid_file(node_id).unlink(missing_ok=True)
 
     def down(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop every node, then the cluster's own epmd."""
         pids = [n.pid for n in self.nodes() if n.pid is not None]
-        _signal_and_wait(pids, signal.SIGTERM, timeout_s, self.echo)
+        signal_and_wait(pids, signal.SIGTERM, timeout_s, self.echo)
         for node_id in self.config.node_ids:
             self._pid_file(node_id).unlink(missing_ok=True)
         subprocess.run(["epmd", "-kill"], env=self._env(1), capture_output=True, check=False, timeout=30)
@@ -282,29 +283,9 @@ def _answers(port: int) -> bool:
 
 
 def _require_free_port(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise RabbitError(f"port {port} on 127.0.0.1 is already in use (another RabbitMQ or program?); "
-                              f"stop it, or move the cluster with KAFKALAB_RABBITMQ_BASE_PORT") from None
-
-
-def _signal_and_wait(pids: list[int], sig: signal.Signals, timeout_s: float, echo) -> None:
-    procs = []
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            proc.send_signal(sig)
-            procs.append(proc)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:  # a shutdown that hangs must not leave a stray node
-        echo(f"node pid {proc.pid} did not stop within {timeout_s:g} s; killing it")
-        proc.kill()
-    psutil.wait_procs(alive, timeout=10)
+    if not port_is_free(port):
+        raise RabbitError(f"port {port} on 127.0.0.1 is already in use (another RabbitMQ or program?); "
+                          f"stop it, or move the cluster with KAFKALAB_RABBITMQ_BASE_PORT")
 
 
 def client_urls(config: RabbitConfig) -> tuple[str, ...]:
