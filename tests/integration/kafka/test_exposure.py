@@ -85,7 +85,9 @@ def test_make_lab_jupyterlab_is_loopback_only_and_needs_its_token(tmp_path):
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
     log = tmp_path / "jupyter.log"
     with log.open("w") as out:
-        server = subprocess.Popen(shlex.split(lines[0]), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        # the recipe sets an exit message first (`trap ... EXIT; jupyter lab ...`): run the server command itself
+        command = re.search(r"\S*\bjupyter\s+lab\b.*", lines[0]).group(0)
+        server = subprocess.Popen(shlex.split(command), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         token = None

@@ -33,15 +33,20 @@ def run_pipeline(cluster, results_dir, seconds: float, disrupt=None) -> dict:
     consumers = {name: Proc(name, results_dir) for name in CONSUMERS}
     trades = Proc("trade-generator", results_dir, rate_hz=TRADE_RATE_HZ, max_seconds=seconds)
     books = Proc("orderbook-generator", results_dir, rate_hz=4, max_seconds=seconds)
-    if disrupt is not None:
-        wait_for(lambda: len(read_rows(results_dir / "data" / "trades.csv")) > 2 * TRADE_RATE_HZ, 120,
-                   "trades flowing before the fault")
-        disrupt(consumers)
-    trades.wait(seconds + 240)
-    books.wait(seconds + 240)
-    wait_drained(cluster, CONSUMERS, timeout_s=180)
-    for proc in consumers.values():
-        proc.stop()
+    try:
+        if disrupt is not None:
+            wait_for(lambda: len(read_rows(results_dir / "data" / "trades.csv")) > 2 * TRADE_RATE_HZ, 120,
+                     "trades flowing before the fault")
+            disrupt(consumers)
+        trades.wait(seconds + 240)
+        books.wait(seconds + 240)
+        wait_drained(cluster, CONSUMERS, timeout_s=180)
+        for proc in consumers.values():
+            proc.stop()
+    finally:  # a failed run must not leave a consumer behind to eat the next test's messages
+        for proc in [*consumers.values(), trades, books]:
+            if proc.process.poll() is None:
+                proc.kill()
     return {"trades_acked": trades.counter("acked"), "generator_reconnects": trades.counter("reconnects")}
 
 

@@ -27,7 +27,7 @@ from kafkalab.core.windowing import BookFeaturesBuilder, CandleBuilder, WindowSp
 from kafkalab.errors import ConfigError
 from kafkalab.runtime.loop import Component
 from kafkalab.runtime.params import ComponentParams
-from kafkalab.transports.rabbitmq.clients import ConnectionLost, Delivery, Session
+from kafkalab.transports.rabbitmq.clients import ConnectionLost, Delivery, PublishRefused, Session
 from kafkalab.transports.rabbitmq.deadletters import dead_letter
 from kafkalab.transports.rabbitmq.topology import (
     FEEDS_EXCHANGE, SYMBOL_HEADER, routing_key, shard_queue, shards_of)
@@ -100,7 +100,9 @@ class MarketProcessor(Component):
                 self.add(delivery)
             self.close_ready(time.monotonic())
             self.ack_confirmed()
-        except ConnectionLost as exc:
+        except (ConnectionLost, PublishRefused) as exc:
+            if isinstance(exc, PublishRefused):  # a queue electing a leader, or without quorum: retry, paced
+                self.wait(1.0)
             self.log.warning(f"{exc}; reconnecting (unacked records come again)")
             self.counters.add("reconnects")
             self.session.close()

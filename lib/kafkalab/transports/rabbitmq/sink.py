@@ -26,7 +26,7 @@ from kafkalab.runtime.loop import Component
 from kafkalab.runtime.params import ComponentParams
 from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV,
                                     TRADES_COLUMNS, TRADES_CSV, CsvAppender, exclusive_writer, record_row)
-from kafkalab.transports.rabbitmq.clients import ConnectionLost, Delivery, Session
+from kafkalab.transports.rabbitmq.clients import ConnectionLost, Delivery, PublishRefused, Session
 from kafkalab.transports.rabbitmq.deadletters import dead_letter
 from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES
 
@@ -96,8 +96,11 @@ class RabbitCsvSink(Component):
         try:
             self.session.pump_deliveries(0.2)
             self.store(self.session.deliveries())
-        except ConnectionLost as exc:
-            # Unacked deliveries go back to the queue; the keys filter what was already written.
+        except (ConnectionLost, PublishRefused) as exc:
+            # Unacked deliveries go back to the queue; the keys filter what was already written. A
+            # refused dead letter (a queue electing a leader, or without quorum) is retried, paced.
+            if isinstance(exc, PublishRefused):
+                self.wait(1.0)
             self.log.warning(f"{exc}; reconnecting")
             self.counters.add("reconnects")
             self.session.close()
