@@ -35,6 +35,7 @@ DEFAULT_MAX_EVENT_AHEAD_US = 5_000_000
 class Verdict(Enum):
     ADDED = "added"
     REPLAYED = "replayed"  # handled before a restart: skip silently
+    DUPLICATE = "duplicate"  # the same record is in its window already: count it, skip it
     LATE = "late"  # its window is closed: count it, dead-letter it with the reason
     INVALID = "invalid"  # dead-letter it with the reason
     NOT_OURS = "not-ours"  # its partition is not assigned (any more): ignore it
@@ -53,6 +54,13 @@ class Output:
     stream: str
     record: Record
     source: Hashable  # the input partition it came from
+
+
+def identity(record: Trade | OrderBook) -> tuple[int, int]:
+    """What tells one record from a copy of it: its per-symbol id and the moment it was produced
+    (ids restart with every generator run; the production time does not repeat)."""
+    number = record.trade_id if isinstance(record, Trade) else record.sequence
+    return number, record.produced_ts_us
 
 
 class MarketLogic:
@@ -119,11 +127,13 @@ class MarketLogic:
         part = self.partitions.get(key)
         if part is None:
             return Decision(Verdict.NOT_OURS)
-        outcome = part.add(record.symbol, record.event_ts_us, offset, record, now_us)
+        outcome = part.add(record.symbol, record.event_ts_us, offset, record, now_us, identity(record))
         if outcome is Outcome.ADDED:
             return Decision(Verdict.ADDED)
         if outcome is Outcome.REPLAYED:
             return Decision(Verdict.REPLAYED)
+        if outcome is Outcome.DUPLICATE:
+            return Decision(Verdict.DUPLICATE)
         start = self.spec.start_of(record.event_ts_us)
         return Decision(Verdict.LATE, f"late: event time {record.event_ts_us} us is in window "
                                       f"[{start}, {start + self.spec.size_us}) of {record.symbol}, closed at "

@@ -161,6 +161,7 @@ class Outcome(Enum):
     ADDED = "added"
     LATE = "late"  # the window is closed: count it, dead-letter it
     REPLAYED = "replayed"  # handled before a restart: skip silently
+    DUPLICATE = "duplicate"  # the same record is in its window already (written twice upstream): skip it
 
 
 @dataclass
@@ -170,6 +171,7 @@ class Window(Generic[B]):
     end_us: int
     builder: B
     first_offset: int  # the oldest input offset in this window (where a replay must start)
+    identities: set = field(default_factory=set)  # of the records added, when the caller names them
 
     def result(self, produced_ts_us: int):
         return self.builder.result(self.symbol, self.start_us, self.end_us, produced_ts_us)
@@ -197,8 +199,12 @@ class PartitionWindows(Generic[B]):
     windows: dict[tuple[str, int], Window[B]] = field(default_factory=dict)
     ready: list[Window[B]] = field(default_factory=list)
 
-    def add(self, symbol: str, event_ts_us: int, offset: int, record, now_us: int) -> Outcome:
-        """Put a record in its window (LATE if that window is closed), then close what is due."""
+    def add(self, symbol: str, event_ts_us: int, offset: int, record, now_us: int, identity=None) -> Outcome:
+        """Put a record in its window (LATE if that window is closed), then close what is due.
+
+        `identity` (optional) names the record: a second record with the same identity in the same
+        window is a DUPLICATE and not added (an idempotent producer can still write a batch twice
+        around a leader change, librdkafka#4953; the copy has a new offset but the same content)."""
         self.seen(offset, now_us)
         start = self.spec.start_of(event_ts_us)
         end = start + self.spec.size_us
@@ -210,6 +216,10 @@ class PartitionWindows(Generic[B]):
         window = self.windows.get((symbol, start))
         if window is None:
             window = self.windows[(symbol, start)] = Window(symbol, start, end, self.make_builder(), offset)
+        if identity is not None:
+            if identity in window.identities:
+                return Outcome.DUPLICATE
+            window.identities.add(identity)
         window.builder.add(record)
         window.first_offset = min(window.first_offset, offset)
         if event_ts_us > self.max_event_us:

@@ -140,3 +140,15 @@ def test_records_of_a_dropped_partition_are_not_ours():
     assert logic.handle(TRADES_P0, 0, trade, T0).verdict is Verdict.NOT_OURS
     assert logic.handle_invalid(TRADES_P0, 0, "bad", T0).verdict is Verdict.NOT_OURS
     assert logic.partitions == {} and logic.idle_streams(T0) == set()
+
+
+def test_a_trade_written_twice_counts_once_in_its_candle():
+    trades = simulated_trades(60)
+    logic = logic_with((TRADES_P0, TRADES))
+    copies = trades[10:15]  # the same records again at new offsets, as after a producer's epoch bump
+    verdicts = [logic.handle(TRADES_P0, offset, t, t.event_ts_us).verdict
+                for offset, t in enumerate(trades[:20] + copies + trades[20:])]
+    assert verdicts.count(Verdict.DUPLICATE) == 5 and verdicts.count(Verdict.ADDED) == 60
+    logic.close_idle(trades[-1].event_ts_us + 10 * S, lambda key, part: True)
+    emitted = [o.record for o in logic.take_outputs(trades[-1].event_ts_us + 10 * S)]
+    assert comparable(emitted) == comparable(candles_of(trades))

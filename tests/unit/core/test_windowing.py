@@ -277,3 +277,16 @@ def test_the_builders_agree_with_the_plain_arithmetic_oracles_of_the_tests():
                    [*candles, candles[-1]]):
         with pytest.raises(AssertionError):
             assert_match(broken, expected, "candle")
+
+
+def test_a_copy_of_a_record_in_its_window_is_a_duplicate_and_not_added():
+    part = candle_windows()
+    first = trade(T0 + 100, 1.0, trade_id=1)
+    assert part.add(first.symbol, first.event_ts_us, 0, first, first.event_ts_us, identity=(1, T0 + 100)) is Outcome.ADDED
+    assert part.add(first.symbol, first.event_ts_us, 7, first, first.event_ts_us, identity=(1, T0 + 100)) \
+        is Outcome.DUPLICATE
+    same_id_other_run = trade(T0 + 200, 2.0, trade_id=1)
+    assert part.add("AAPL", T0 + 200, 8, same_id_other_run, T0 + 200, identity=(1, T0 + 200)) is Outcome.ADDED
+    add_trade(part, trade(T0 + 3 * S, 9.0, trade_id=2), 9)
+    (window,) = [w for w in part.take_ready() if w.start_us == T0]
+    assert window.builder.count == 2 and window.first_offset == 0

@@ -23,6 +23,7 @@ from kafkalab.core.csvstore.columns import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES
                                             record_row)
 from kafkalab.core.csvstore.files import CsvFileError, require_writable_dir, state_path
 from kafkalab.core.csvstore.lock import exclusive_writer
+from kafkalab.core.csvstore.recent import RecentKeys
 from kafkalab.core.csvstore.repair import (end_of_last_complete_line, prepare_csv, read_header, truncate_partial_line,
                                            written_positions)
 from kafkalab.core.csvstore.source import claim_csv, source_path
@@ -30,7 +31,7 @@ from kafkalab.core.csvstore.sync import BackgroundSync
 
 __all__ = [
     "BOOK_FEATURES_COLUMNS", "BOOK_FEATURES_CSV", "CANDLES_COLUMNS", "CANDLES_CSV", "SINK_COLUMNS", "TRADES_COLUMNS",
-    "TRADES_CSV", "BackgroundSync", "CsvAppender", "CsvFileError", "claim_csv", "end_of_last_complete_line",
+    "TRADES_CSV", "BackgroundSync", "CsvAppender", "RecentKeys", "CsvFileError", "claim_csv", "end_of_last_complete_line",
     "exclusive_writer", "format_rows", "message_values", "prepare_csv", "read_header", "record_row",
     "require_writable_dir", "source_path", "state_path", "truncate_partial_line", "written_positions",
 ]

@@ -97,7 +97,8 @@ def decode_metadata(text: str | None) -> tuple[int, int]:
 class MarketProcessor(Component):
     name = "market-processor"
     counter_names = ("consumed", "trades", "books", "candles", "book_features", "late",
-                     "dead_letters", "replayed", "transactions", "aborted", "producers_replaced")
+                     "dead_letters", "replayed", "duplicates", "transactions", "aborted",
+                     "producers_replaced")
     message_counter = "consumed"
 
     def __init__(self, config: LabConfig, *, group_id: str = "market-processor", instance: str = "0",
@@ -250,6 +251,8 @@ class MarketProcessor(Component):
             self.counters.add("trades" if key[0] == self.topics.trades else "books")
         elif decision.verdict is Verdict.REPLAYED:
             self.counters.add("replayed")
+        elif decision.verdict is Verdict.DUPLICATE:
+            self.counters.add("duplicates")
         elif decision.verdict is Verdict.LATE:
             self.counters.add("late")
         if decision.verdict in (Verdict.LATE, Verdict.INVALID):

@@ -30,7 +30,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from kafkalab.core import serde
 from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV, TRADES_COLUMNS,
-                                    TRADES_CSV, BackgroundSync, CsvAppender, claim_csv, exclusive_writer,
+                                    TRADES_CSV, BackgroundSync, CsvAppender, RecentKeys, claim_csv, exclusive_writer,
                                     message_values, require_writable_dir, written_positions)
 from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
 from kafkalab.errors import LabError
@@ -98,6 +98,7 @@ class CsvTarget:
     record_type: type[Record]
     columns: tuple[str, ...]
     counter: str  # the per-file row counter name
+    key_fields: tuple[str, ...] = ()  # what names a record: a recent copy of it at a new offset is left out
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class CsvSink(Component):
         self.targets = {t.topic: t for t in settings.targets}
         self.files: dict[str, CsvAppender] = {}
         self.resume: dict[str, ResumeFilter] = {}
+        self.recent: dict[str, RecentKeys] = {}  # per topic, for targets with key_fields
         self.consumer = None
         self.dead_letters = None
         self._committed: dict[tuple[str, int], int] = {}
@@ -164,6 +166,7 @@ class CsvSink(Component):
             appender = stack.enter_context(CsvAppender(target.path, target.columns))
             self.files[target.topic] = appender
             self.resume[target.topic] = ResumeFilter.from_csv(target.path)
+            self.recent[target.topic] = RecentKeys()
             self.counters.set(target.counter, 0)
         # Entered after the files, so it stops (last fsync done) before they are closed.
         self.syncer = stack.enter_context(BackgroundSync(list(self.files.values())))
@@ -261,6 +264,10 @@ class CsvSink(Component):
                 self.dead_letters.send(msg, str(exc))
                 dead += 1
                 continue
+            if target.key_fields and not self.recent[topic].add(self._key(values, target)):
+                self.counters.add("skipped")  # a copy the producer wrote twice (same record, new offset)
+                self.resume[topic].note(partition, offset)
+                continue
             accepted.setdefault(topic, []).append((values, partition, offset))
         written_ts_us = now_us()  # the moment the rows are handed to the file
         for topic, items in accepted.items():
@@ -275,6 +282,10 @@ class CsvSink(Component):
             self.dead_letters.flush(clients.FLUSH_TIMEOUT_S)  # acknowledged before we commit past them
         self._pending.append((self.syncer.request(), self._positions()))
         self._commit(asynchronous=True)
+
+    @staticmethod
+    def _key(values: tuple, target: CsvTarget) -> tuple:
+        return tuple(values[target.columns.index(name)] for name in target.key_fields)
 
     def _positions(self) -> list:
         try:
@@ -345,7 +356,8 @@ class CsvSink(Component):
 # ---- the two sinks -------------------------------------------------------------------------
 
 def trades_target(data_dir: Path, topic: str = topics.TRADES, file_name: str = TRADES_CSV) -> CsvTarget:
-    return CsvTarget(topic, Path(data_dir) / file_name, Trade, TRADES_COLUMNS, "trades_rows")
+    return CsvTarget(topic, Path(data_dir) / file_name, Trade, TRADES_COLUMNS, "trades_rows",
+                     key_fields=("symbol", "trade_id", "produced_ts_us"))
 
 
 def candles_targets(data_dir: Path, candles_topic: str = topics.CANDLES,
