@@ -85,12 +85,15 @@ def describe_cluster(bootstrap_servers: str, timeout_s: float = 5.0) -> ClusterV
     try:
         result = client.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
     except Exception as exc:  # KafkaException or a future timeout: same meaning here
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
-            f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
-        ) from None
+        raise _unreachable(bootstrap_servers, timeout_s, exc) from None
     controller = result.controller.id if result.controller is not None else None
     return ClusterView(result.cluster_id, tuple(sorted(n.id for n in result.nodes)), controller)
+
+
+def _unreachable(bootstrap_servers: str, timeout_s: float, exc: BaseException) -> KafkaUnavailable:
+    """The one line every caller gives when no broker answers."""
+    return KafkaUnavailable(f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s ({_reason(exc)}); "
+                            f"is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS")
 
 
 def _reason(exc: BaseException) -> str:
@@ -175,10 +178,7 @@ def require_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: floa
         try:
             existing = set(client.list_topics(timeout=timeout_s).topics)
         except KafkaException as exc:  # nobody answered: the same one line as describe_cluster
-            raise KafkaUnavailable(
-                f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
-                f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
-            ) from None
+            raise _unreachable(bootstrap_servers, timeout_s, exc) from None
         missing = sorted(names - existing)
         if not missing:
             return
@@ -240,10 +240,7 @@ def describe_metadata(bootstrap_servers: str, timeout_s: float = 10.0) -> tuple[
     try:
         metadata = admin(bootstrap_servers).list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {bootstrap_servers} within {timeout_s:g} s "
-            f"({_reason(exc)}); is the cluster up? try `kafkalab cluster up` or check KAFKA_BOOTSTRAP_SERVERS"
-        ) from None
+        raise _unreachable(bootstrap_servers, timeout_s, exc) from None
     controller = metadata.controller_id if metadata.controller_id >= 0 else None
     view = ClusterView(metadata.cluster_id, tuple(sorted(metadata.brokers)), controller)
     return view, _partition_views(metadata, None)

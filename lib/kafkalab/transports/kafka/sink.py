@@ -23,6 +23,7 @@ import hashlib
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
@@ -99,6 +100,14 @@ class CsvTarget:
     columns: tuple[str, ...]
     counter: str  # the per-file row counter name
     key_fields: tuple[str, ...] = ()  # what names a record: a recent copy of it at a new offset is left out
+
+    def key_of(self, values: tuple) -> tuple:
+        """The key of a decoded row (`values` in `columns` order)."""
+        return tuple(values[i] for i in self._key_indexes)
+
+    @cached_property  # once per target, not per record
+    def _key_indexes(self) -> tuple[int, ...]:
+        return tuple(self.columns.index(name) for name in self.key_fields)
 
 
 @dataclass(frozen=True)
@@ -264,7 +273,7 @@ class CsvSink(Component):
                 self.dead_letters.send(msg, str(exc))
                 dead += 1
                 continue
-            if target.key_fields and not self.recent[topic].add(self._key(values, target)):
+            if target.key_fields and not self.recent[topic].add(target.key_of(values)):
                 self.counters.add("skipped")  # a copy the producer wrote twice (same record, new offset)
                 self.resume[topic].note(partition, offset)
                 continue
@@ -282,10 +291,6 @@ class CsvSink(Component):
             self.dead_letters.flush(clients.FLUSH_TIMEOUT_S)  # acknowledged before we commit past them
         self._pending.append((self.syncer.request(), self._positions()))
         self._commit(asynchronous=True)
-
-    @staticmethod
-    def _key(values: tuple, target: CsvTarget) -> tuple:
-        return tuple(values[target.columns.index(name)] for name in target.key_fields)
 
     def _positions(self) -> list:
         try:

@@ -173,9 +173,10 @@ class MarketProcessor(Component):
         self.closed_through[(stream, symbol)] = max(self.closed_through.get((stream, symbol), 0),
                                                     start + self.spec.size_us)
         self.emitted_ids[key] = window.ids
+        # Windows are emitted oldest first (close_ready), so the oldest entries are at the front.
         horizon = start - EMITTED_IDS_KEPT_S * 1_000_000
-        for old in [k for k in self.emitted_ids if k[2] < horizon]:
-            del self.emitted_ids[old]
+        while self.emitted_ids and next(iter(self.emitted_ids))[2] < horizon:
+            del self.emitted_ids[next(iter(self.emitted_ids))]
         self.counters.add("candles" if output == CANDLES else "book_features")
 
     def ack_confirmed(self) -> None:
