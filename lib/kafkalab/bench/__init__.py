@@ -28,6 +28,7 @@ EXPERIMENTS: dict[str, str] = {
     "deepdives": "deepdives",
     "pipeline": "pipeline",
     "reliability": "reliability",  # broker loss on its own private cluster
+    "profile": "profile",  # every component under cProfile and py-spy (results/profiles/)
     "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
@@ -35,7 +36,7 @@ OWN_CLUSTER = frozenset({"replication", "reliability"})
 # What the report shows, in the order it is measured: each experiment's --quick grid.
 # Transports (Part 3) are measured where their benchmark is registered.
 REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
-                               "pipeline", "replication", "transports")
+                               "pipeline", "replication", "transports", "profile")
 REPORT_SET_NAME = "report-set"
 
 

@@ -232,6 +232,26 @@ def call_graph(prof: Path, svg: Path) -> Path | None:
     return svg
 
 
+# ---- the benchmark registry's entry (`kafkalab bench profile`, part of `bench report-set`) -------
+
+QUICK_RUNS, QUICK_SECONDS, QUICK_RECORDS = 2, 5.0, 5_000
+EXPERIMENT_COMPONENT = "market-processor"  # the serializer experiment: where decoding costs most
+
+
+def run(config: LabConfig, quick: bool = False) -> int:
+    """Every component at saturation, then the processor in each serializer side by side.
+
+    --quick (the report's bounded set): 2 runs of 5 s, 5,000 records each; else the
+    command's defaults."""
+    runs, seconds, records = (QUICK_RUNS, QUICK_SECONDS, QUICK_RECORDS) if quick else \
+        (DEFAULT_RUNS, DEFAULT_SECONDS, DEFAULT_RECORDS)
+    own = config.serializer_for("trades")
+    profile(config, workloads("kafka", "all", "max", own, records, seconds), runs=runs)
+    profile(config, workloads("kafka", EXPERIMENT_COMPONENT, "max", "json,msgpack,avro", records, seconds),
+            runs=runs, sample=False)
+    return 0
+
+
 # ---- the command line ----------------------------------------------------------------------------
 
 def add_profile_commands(subparsers) -> None:

@@ -4,8 +4,10 @@ Each transport measures itself with its durable settings (`kafkalab.transports.<
 .measure(config, quick) -> rows`), labelled in the `durability` column: Kafka acks=all RF 3
 min.isr 2, RabbitMQ publisher confirms into quorum queues on three nodes, ZeroMQ none.
 Long format, one row per measurement, appended to results/bench/transports.csv.
-A transport whose bench module is absent, or whose broker does not answer, is skipped
-with one line; the others still run.
+Each transport's broker comes from its TransportPlan: the running one, else the local cluster
+started for the measurement and stopped after it (as `kafkalab run --transport T` does).
+A transport whose bench module is absent, or whose broker cannot be had, is skipped with one
+line; the others still run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 from kafkalab.bench.common import append_rows
 from kafkalab.config import LabConfig
 from kafkalab.errors import LabError
+from kafkalab.pipeline.plan import transport_plan
 
 TRANSPORTS = ("kafka", "rabbitmq", "zeromq")
 TABLE = "transports.csv"
@@ -40,7 +43,8 @@ def run(config: LabConfig, quick: bool = False) -> int:
             print(f"transports: {transport} skipped (kafkalab.transports.{transport}.bench is not in this checkout)")
             continue
         try:
-            measured = module.measure(config, quick)
+            with transport_plan(transport).broker(config, print):
+                measured = module.measure(config, quick)
         except LabError as exc:
             print(f"transports: {transport} skipped ({exc})")
             continue
