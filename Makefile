@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## run: local cluster up if needed, the whole pipeline for SECONDS, the bounded benchmark set, results/,
 ## report.html; stops what it started. The report is rendered even when an experiment failed (and says so).
+## One local cluster serves every step (each would otherwise start and stop its own): started here
+## when nothing answers and KAFKA_BOOTSTRAP_SERVERS names no cluster of the user's, stopped at the end.
 run: $(STAMP)
-	$(LAB) run --seconds $(SECONDS)
+	@own=; if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && ! $(LAB) cluster status >/dev/null 2>&1; then \
+	  own=1; $(LAB) cluster up || exit 1; fi; \
+	trap 'if [ -n "$$own" ]; then $(LAB) cluster down; fi' EXIT; \
+	$(LAB) run --seconds $(SECONDS) || exit 1; \
 	$(LAB) bench report-set; status=$$?; $(LAB) report && exit $$status
 
 ## test: the whole suite against a real 3-node cluster that the session starts and stops

@@ -144,6 +144,24 @@ class AckWatch:
                 first[p] = t
         return max(first.values()) if partitions and set(first) >= partitions else None
 
+    def per_second(self, start: float, end: float, events: list[tuple[float, str]] = ()) -> list[dict]:
+        """Acknowledgements in each second from `start` to `end` (t_s = seconds since start), all
+        partitions and the slowest one; `events` ((time, text)) are named in the second they fell in."""
+        seconds = max(1, int(end - start) + 1)
+        total = [0] * seconds
+        per_partition: dict[int, list[int]] = {p: [0] * seconds for p in self.partitions()}
+        for t, p in self.events:
+            if start <= t < start + seconds:
+                total[int(t - start)] += 1
+                per_partition[p][int(t - start)] += 1
+        named: dict[int, list[str]] = {}
+        for t, text in events:
+            if start <= t < start + seconds:
+                named.setdefault(int(t - start), []).append(text)
+        return [{"t_s": i, "acks": total[i],
+                 "partitions_silent": sum(1 for counts in per_partition.values() if counts[i] == 0),
+                 "event": "; ".join(named.get(i, []))} for i in range(seconds)]
+
     def longest_gap(self, start: float, end: float) -> float:
         """The longest time without any acknowledgement between start and end."""
         times = [start] + [t for t, _ in self.events if start < t < end] + [end]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 from typing import Callable
 
 import psutil
@@ -21,9 +22,14 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def signal_and_wait(pids: list[int], sig: signal.Signals, timeout_s: float, echo: Callable[[str], None]) -> None:
+def signal_and_wait(pids: list[int], sig: signal.Signals, timeout_s: float, echo: Callable[[str], None],
+                    last_one_grace_s: float | None = None) -> None:
     """Send `sig` to every pid still alive and wait for them; a node that does not stop in time
-    (a shutdown that hangs) is killed, so no stray broker process outlives its cluster."""
+    (a shutdown that hangs) is killed, so no stray broker process outlives its cluster.
+
+    last_one_grace_s: once the others have stopped, the last node waits at most this long. A
+    quorum-based node stopping last cannot finish a controlled shutdown (no quorum is left to
+    grant it) and would otherwise sit out the whole timeout."""
     procs = []
     for pid in pids:
         try:
@@ -32,8 +38,14 @@ def signal_and_wait(pids: list[int], sig: signal.Signals, timeout_s: float, echo
             procs.append(proc)
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    alive = procs
+    while alive and time.monotonic() < deadline:
+        _, alive = psutil.wait_procs(alive, timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+        if last_one_grace_s is not None and len(procs) > 1 and len(alive) == 1:
+            deadline = min(deadline, time.monotonic() + last_one_grace_s)
+            last_one_grace_s = None
     for proc in alive:
-        echo(f"node pid {proc.pid} did not stop within {timeout_s:g} s; killing it")
+        echo(f"node pid {proc.pid} did not stop in time; killing it")
         proc.kill()
     psutil.wait_procs(alive, timeout=10)

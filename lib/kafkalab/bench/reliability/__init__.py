@@ -10,6 +10,11 @@ breaks brokers while it runs:
     two-down      stop a second broker while the first is still down: one broker left,
                   below min.insync.replicas=2 (and below the KRaft quorum); then bring
                   one back, then the other
+    partition-one     broker 2 cut off from its peers and the clients for 30 s, then healed
+    partition-leader  the same for the broker leading most `trades` partitions
+    loss-5pct         5 % of broker 2's packets dropped at random for 30 s
+                  (network faults: nftables on the loopback device, kafkalab.runtime.netfaults;
+                  skipped with the reason where root, nft or cgroup2 is missing)
 
 Each scenario is one pipeline run on fresh topics and groups. After the generators end,
 the run drains (every consumer group at lag 0), stops the consumers cleanly (stop file)
@@ -19,7 +24,7 @@ what the trades sink stored.
 results/bench/reliability.csv, one row per scenario (plus bench.common's run id, time,
 machine and versions):
 
-    scenario            kill-one | two-down
+    scenario            kill-one | two-down | partition-one | partition-leader | loss-5pct
     trade_rate_hz       target trade rate of the generator (records/s)
     run_s               how long the generators ran (s)
     produced            records the trade generator handed to its producer
@@ -38,6 +43,11 @@ machine and versions):
                         run's topics has its full ISR again
     not_enough_replicas_reports  lines in the trade generator's log naming NOT_ENOUGH_REPLICAS
     generator_errors    distinct one-line errors the trade generator printed (first few, ';'-joined)
+    packets_dropped     network scenarios: packets the fault's nftables rules dropped
+
+results/bench/reliability_timeline.csv, one row per second of each scenario: scenario, t_s
+(since the generators started), acks (acknowledgements in that second), partitions_silent
+(trades partitions without one) and event (what the scenario did in that second).
 
 Modules: pipeline_run (the five components of one run, under the scenario's control),
 scenarios (one scenario on a given cluster, `run_scenario`) and experiment (the private

@@ -12,10 +12,14 @@ from typing import Callable
 from kafkalab.bench.accounting import AckWatch, candle_mismatches, generator_counters, generator_errors, read_rows, tally
 from kafkalab.bench.reliability.pipeline_run import PipelineRun
 from kafkalab.pipeline.launcher import PipelineError
+from kafkalab.runtime import netfaults
 from kafkalab.runtime.params import TRADE_GENERATOR
 from kafkalab.transports.kafka import clients
 
-SCENARIOS = ("kill-one", "two-down")
+# Network faults (kafkalab.runtime.netfaults): share of one broker's packets dropped while
+# they last, 100 = partitioned from its peers and the clients.
+NETWORK_SCENARIOS = {"partition-one": 100, "partition-leader": 100, "loss-5pct": 5}
+SCENARIOS = ("kill-one", "two-down", *NETWORK_SCENARIOS)
 
 
 @dataclass
@@ -37,11 +41,13 @@ class ScenarioResult:
     isr_full_s: float
     not_enough_replicas_reports: int
     generator_errors: str
+    packets_dropped: int = 0  # network scenarios: packets the fault's rules dropped
     component_failures: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # candle mismatches, first few
+    timeline: list[dict] = field(default_factory=list)  # acks per second and the steps taken (AckWatch.per_second)
 
     def row(self) -> dict:
-        row = {k: v for k, v in vars(self).items() if k not in ("component_failures", "problems")}
+        row = {k: v for k, v in vars(self).items() if k not in ("component_failures", "problems", "timeline")}
         for key in ("run_s", "ack_gap_max_s", "ack_resume_s", "isr_full_s"):
             row[key] = round(row[key], 2)
         return row
@@ -77,6 +83,12 @@ def _isr_full(bootstrap: str, topics: list[str]) -> bool:
     return bool(parts) and all(set(p.isr) == set(p.replicas) for p in parts)
 
 
+def _leader_of_most(bootstrap: str, topic: str) -> int:
+    """The broker that leads most partitions of `topic` (ties: the lowest id)."""
+    leaders = [p.leader for p in clients.describe_partitions(bootstrap, [topic], timeout_s=10)]
+    return min(set(leaders), key=lambda n: (-leaders.count(n), n))
+
+
 def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float = 1000.0,
                  book_rate_hz: float = 20.0, down_s: float = 12.0, echo: Callable[[str], None] = print,
                  serializer: str = "json") -> ScenarioResult:
@@ -108,7 +120,15 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
             tick()
             time.sleep(0.2)
 
+    events: list[tuple[float, str]] = []  # (monotonic time, what was done): the timeline's marks
+
+    def say(text: str) -> None:
+        events.append((time.monotonic(), text))
+        echo(f"{scenario}: {text}")
+
     ack_resume = isr_full = 0.0
+    dropped = 0
+    started = time.monotonic()
     failures: list[str] = []
     try:
         run.start(run.consumers)
@@ -120,8 +140,22 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
         warm = time.monotonic()  # the ack-gap figure starts here, not during interpreter start-up
         pause(3)
         partitions = watch.partitions()
-        if scenario == "kill-one":
-            echo(f"{scenario}: kill -9 broker 2")
+        if scenario in NETWORK_SCENARIOS:
+            node = _leader_of_most(bootstrap, run.topic("trades")) if scenario == "partition-leader" else 2
+            percent = NETWORK_SCENARIOS[scenario]
+            say(f"{'partition' if percent == 100 else f'{percent} % packet loss on'} broker {node} for {down_s:g} s")
+            ports = {cluster.config.broker_port(node), cluster.config.controller_port(node)}
+            cut = time.monotonic()
+            with netfaults.cut_off(cluster.node_pid(node), ports, percent) as fault:
+                pause(down_s)
+            say(f"healed ({fault.dropped_packets:,} packets dropped)")
+            dropped = fault.dropped_packets
+            _wait(lambda: watch.all_acked_after(cut + 0.5, partitions) is not None, 120,
+                  "acknowledgements on every partition after the fault began", tick)
+            ack_resume = watch.all_acked_after(cut + 0.5, partitions) - cut
+            isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
+        elif scenario == "kill-one":
+            say("kill -9 broker 2")
             killed = time.monotonic()
             cluster.stop_broker(2, kill=True)
             # acks stop for the partitions broker 2 led until the cluster fences it, then flow again
@@ -129,24 +163,24 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
                                "acknowledgements on every partition after the kill", tick)
             ack_resume = watch.all_acked_after(killed + 0.5, partitions) - killed
             pause(max(0.0, down_s - (time.monotonic() - killed)))
-            echo(f"{scenario}: restart broker 2")
+            say("restart broker 2")
             restarted = time.monotonic()
             cluster.start_broker(2, wait=False)
             isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
         else:
-            echo(f"{scenario}: kill -9 broker 2, wait until it is fenced")
+            say("kill -9 broker 2, wait until it is fenced")
             cluster.stop_broker(2, kill=True)
             _wait(lambda: _isr_without(bootstrap, topics, 2), 120, "broker 2 to leave every ISR", tick)
-            echo(f"{scenario}: stop broker 3 (controlled shutdown): one broker left")
+            say("stop broker 3 (controlled shutdown): one broker left")
             cluster.stop_broker(3)
             pause(down_s)
-            echo(f"{scenario}: start broker 3 again")
+            say("start broker 3 again")
             restarted = time.monotonic()
             cluster.start_broker(3, wait=False)
             _wait(lambda: watch.all_acked_after(restarted, partitions) is not None, 240,
                   "acknowledgements on every partition after broker 3 returned", tick)
             ack_resume = watch.all_acked_after(restarted, partitions) - restarted
-            echo(f"{scenario}: start broker 2 again")
+            say("start broker 2 again")
             restarted = time.monotonic()
             cluster.start_broker(2, wait=False)
             isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
@@ -185,7 +219,8 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
         candles=len(read_rows(run.data_dir / "candles.csv")), candle_mismatches=len(problems),
         ack_gap_max_s=gap, ack_resume_s=ack_resume, isr_full_s=isr_full,
         not_enough_replicas_reports=sum(1 for l in log.splitlines() if re.search(r"not.enough.*replicas", l, re.I)),
-        generator_errors="; ".join(e[:160] for e in errors[:3]), component_failures=failures, problems=problems[:5])
+        generator_errors="; ".join(e[:160] for e in errors[:3]), packets_dropped=dropped, component_failures=failures, problems=problems[:5],
+        timeline=watch.per_second(started, started + run_s, events) if run_s else [])
     if not failures:
         run.delete_topics()
     return result

@@ -8,6 +8,10 @@ from kafkalab.report.display import show_heading, show_markdown, show_missing, s
 
 def show_table_or_missing(table: catalog.BenchTable, res: results.Results) -> None:
     frame = res.bench.get(table.name)
+    if frame is None and table.experiment in catalog.NOT_IN_MAKE_RUN:
+        show_markdown(f"*Measured by `make bench`, not by `make run` ({catalog.NOT_IN_MAKE_RUN[table.experiment]}): "
+                      f"`{catalog.command_for(table.name)}` adds it here.*")
+        return
     if frame is None:
         show_missing(f"results/bench/{table.name}.csv", catalog.command_for(table.name), results.BENCH_ALTERNATIVE)
         return
