@@ -71,7 +71,7 @@ AFTER = {
              "while the live consumers carry on.",
     FAULTS: "**Reading the timeline.** The controller fences a silent broker after its 9 s session timeout "
             "and moves the partitions it led, yet every partition is acknowledged again only later "
-            "(`ack_resume_s`; 22 s and 29 s in two of our runs with a 20 s partition): produce requests "
+            "(`ack_resume_s`, in the caption above): produce requests "
             "already sent to the cut-off broker must time out first, and librdkafka's `request.timeout.ms` "
             "(30 s by default) bounds that wait. Meanwhile the other partitions flow, and nothing is lost or "
             "doubled, since the idempotent producer retries in order. Packet loss costs retransmissions, not data.",
