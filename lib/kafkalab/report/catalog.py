@@ -82,7 +82,7 @@ TABLES: tuple[BenchTable, ...] = (
 BY_NAME: dict[str, BenchTable] = {t.name: t for t in TABLES}
 # Experiments too long for `make run`'s bounded set (kafkalab.bench.REPORT_SET), and why.
 NOT_IN_MAKE_RUN: dict[str, str] = {
-    "reliability": "a private cluster and five pipeline runs through broker and network faults, about 10 min",
+    "reliability": "a private cluster and five pipeline runs through broker and network faults, about 7 min on our two-core machine",
 }
 # Not a results/bench table: the profiler writes results/profiles/summary.csv (Part 4).
 PROFILE_SUMMARY = BenchTable("summary", "profile", "part4", "Loop time per component", (

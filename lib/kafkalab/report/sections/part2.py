@@ -71,10 +71,11 @@ AFTER = {
              "while the live consumers carry on.",
     FAULTS: "**Reading the timeline.** The controller fences a silent broker after its 9 s session timeout "
             "and moves the partitions it led, yet every partition is acknowledged again only later "
-            "(`ack_resume_s`, in the caption above): produce requests "
-            "already sent to the cut-off broker must time out first, and librdkafka's `request.timeout.ms` "
-            "(30 s by default) bounds that wait. Meanwhile the other partitions flow, and nothing is lost or "
-            "doubled, since the idempotent producer retries in order. Packet loss costs retransmissions, not data.",
+            "(`ack_resume_s`, in the caption above), sometimes after the fault has healed: produce requests "
+            "already sent to the cut-off broker have to time out first (librdkafka's `request.timeout.ms`, "
+            "30 s by default), and the producer's connection to it must be re-established; we have not "
+            "measured the two apart. Meanwhile the other partitions flow, and nothing is lost or doubled, "
+            "since the idempotent producer retries in order. Packet loss costs retransmissions, not data.",
     RETENTION: "**Use cases.** Time-based retention for raw feeds (cost-bounded history), compaction for "
                "state (the latest price, the latest configuration per key), both together for a changelog "
                "that can rebuild a table.",
