@@ -13,6 +13,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, is_dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -142,9 +143,14 @@ def candles_from_trades(rows: Iterable[Mapping[str, Any] | Record], window_us: i
     return candles
 
 
+def _decimal(price: float) -> Decimal:
+    return Decimal(repr(price))  # the price as written (on its tick), not the binary float's expansion
+
+
 def book_features_from_books(books: Iterable[Mapping[str, Any] | Record], window_us: int = WINDOW_US) -> dict:
     """{(symbol, window_start_us): {mid_price, spread, imbalance, snapshot_count, last_sequence}}:
-    the mid of the last snapshot by (event time, sequence), the mean spread, the mean depth imbalance."""
+    the mid of the last snapshot by (event time, sequence), the mean spread, the mean depth imbalance.
+    A book's mid and spread are exact decimals of its prices (no float noise: 182.85, not 182.85000000000002)."""
     windows = defaultdict(list)
     for book in map(_fields, books):
         ts = int(book["event_ts_us"])
@@ -155,12 +161,13 @@ def book_features_from_books(books: Iterable[Mapping[str, Any] | Record], window
         spreads, imbalances = [], []
         for _, book in snapshots:
             best_bid, best_ask = book["bids"][0]["price"], book["asks"][0]["price"]
-            spreads.append(best_ask - best_bid)
+            spreads.append(float(_decimal(best_ask) - _decimal(best_bid)))
             bid_depth = sum(level["size"] for level in book["bids"])
             ask_depth = sum(level["size"] for level in book["asks"])
             imbalances.append((bid_depth - ask_depth) / (bid_depth + ask_depth))
         last = snapshots[-1][1]
-        features[key] = {"mid_price": (last["bids"][0]["price"] + last["asks"][0]["price"]) / 2,
+        mid = (_decimal(last["bids"][0]["price"]) + _decimal(last["asks"][0]["price"])) / 2
+        features[key] = {"mid_price": float(mid),
                          "spread": sum(spreads) / len(spreads), "imbalance": sum(imbalances) / len(imbalances),
                          "snapshot_count": len(snapshots), "last_sequence": snapshots[-1][0][1]}
     return features

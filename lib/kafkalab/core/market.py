@@ -12,7 +12,8 @@ symbol's trades. Each UTC day opens at a seeded price near the symbol's referenc
 - Trades: the symbol is drawn by activity (busier in bursts); the price is the fair
   price plus half a spread on the taker's side plus a little tick noise, on the
   symbol's tick; sizes are log-normal lots (larger in bursts); trade_id counts per
-  symbol from 1.
+  symbol from `trade_id_base` + 1 (a generator passes `run_trade_id_base`, so two runs never
+  share an id).
 - Order books: 10-20 levels per side around the fair price (best bid below, best ask
   above, gaps of 1-2 ticks, sizes growing with depth), the venue's metadata, and a
   per-symbol sequence from 1.
@@ -45,6 +46,9 @@ BURST_VOLATILITY = 5.0
 BURST_ACTIVITY = 4.0
 DAY_OPEN_SPREAD = 0.02  # relative std-dev of a day's opening price around the reference
 MIN_LEVELS, MAX_LEVELS = 10, 20
+# A run's trade ids start at its start time in ms times this: runs that begin even 1 ms apart
+# never share an id unless the earlier one made a million trades of a symbol per ms.
+RUN_ID_FACTOR = 1_000_000
 
 NASDAQ = Venue("Nasdaq", "XNAS", "America/New_York")
 NYSE = Venue("New York Stock Exchange", "XNYS", "America/New_York")
@@ -135,6 +139,12 @@ def in_burst(seed: int, symbol: str, ts_us: int) -> bool:
     return bool(day_path(seed, symbol, day).burst[i])
 
 
+def run_trade_id_base(start_us: int) -> int:
+    """Where a run started at `start_us` counts its trade ids from: later runs count from higher
+    up (an id stays under 2**63 until the year 2262), and a run's own ids stay contiguous."""
+    return (start_us // 1000) * RUN_ID_FACTOR
+
+
 def _per_unit(step: float) -> int:
     """Steps per unit (tick 0.01 -> 100); ticks and lots must divide one unit."""
     count = round(1 / step)
@@ -150,13 +160,13 @@ def _decimals(step: float) -> int:
 class MarketSimulator:
     """Seeded trades and order books for a set of symbols (pure: time is an argument)."""
 
-    def __init__(self, symbols: Sequence[str] = DEFAULT_SYMBOLS, seed: int = 7) -> None:
+    def __init__(self, symbols: Sequence[str] = DEFAULT_SYMBOLS, seed: int = 7, trade_id_base: int = 0) -> None:
         self.symbols = parse_symbols(symbols)
         self.specs = [SYMBOLS[s] for s in self.symbols]
         self.seed = int(seed)
         # Per-record choices use Python's RNG (fast for scalars), seeded separately from the paths.
         self.rng = random.Random(self.seed)
-        self.trade_ids = {s: 0 for s in self.symbols}
+        self.trade_ids = {s: int(trade_id_base) for s in self.symbols}
         self.sequences = {s: 0 for s in self.symbols}
         self._next_book = 0
         self._step_start_us = self._step_end_us = 0  # the cached grid step [start, end)

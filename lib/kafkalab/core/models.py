@@ -92,7 +92,7 @@ class Record:
 class Trade(Record):
     TYPE: ClassVar[str] = "trade"
     symbol: str
-    trade_id: int  # per-symbol sequence, starts at 1
+    trade_id: int  # per-symbol sequence: a run counts up from its own base (core.market.run_trade_id_base)
     price: float
     size: float
     side: str  # "buy" (taker bought) or "sell"

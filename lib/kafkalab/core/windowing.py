@@ -50,6 +50,12 @@ WINDOW_US = 1_000_000
 DEFAULT_ALLOWED_LATENESS_US = 500_000
 DEFAULT_IDLE_TIMEOUT_US = 2_000_000
 NEVER = -(2**62)  # "no window closed yet"
+# Prices are decimals on a tick; in binary floats their sums and differences carry noise in the
+# last bits (182.84 + 182.86 = 365.70000000000005). A mid or spread of one book is an exact decimal:
+# 10 places is far below any tick and far above that noise for prices under 100,000. Means (VWAP,
+# mean spread) are rounded to 12 places: the noise goes, the value moves by under 5e-13.
+EXACT_DECIMALS = 10
+MEAN_DECIMALS = 12
 
 
 @dataclass(frozen=True)
@@ -99,17 +105,17 @@ class CandleBuilder:
     def result(self, symbol: str, start_us: int, end_us: int, produced_ts_us: int) -> Candle:
         vwap = self.notional / self.volume
         # VWAP is a weighted mean of prices in [low, high]; clamp float rounding at the edges.
-        vwap = min(max(vwap, self.low), self.high)
+        vwap = min(max(round(vwap, MEAN_DECIMALS), self.low), self.high)
         return Candle(symbol, start_us, end_us, self.open, self.high, self.low, self.close,
                       self.volume, vwap, self.count, end_us, produced_ts_us)
 
 
 def book_mid(book: OrderBook) -> float:
-    return (book.bids[0].price + book.asks[0].price) / 2
+    return round((book.bids[0].price + book.asks[0].price) / 2, EXACT_DECIMALS)
 
 
 def book_spread(book: OrderBook) -> float:
-    return book.asks[0].price - book.bids[0].price
+    return round(book.asks[0].price - book.bids[0].price, EXACT_DECIMALS)
 
 
 def book_imbalance(book: OrderBook) -> float:
@@ -140,8 +146,9 @@ class BookFeaturesBuilder:
 
     def result(self, symbol: str, start_us: int, end_us: int, produced_ts_us: int) -> BookFeatures:
         imbalance = min(1.0, max(-1.0, self.imbalance_sum / self.count))
-        return BookFeatures(symbol, start_us, end_us, self.last_mid, self.spread_sum / self.count,
-                            imbalance, self.count, self.last_key[1], end_us, produced_ts_us)
+        spread = round(self.spread_sum / self.count, MEAN_DECIMALS)
+        return BookFeatures(symbol, start_us, end_us, self.last_mid, spread, imbalance, self.count, self.last_key[1],
+                            end_us, produced_ts_us)
 
 
 class Builder(Protocol):

@@ -11,21 +11,28 @@ from kafkalab.runtime.logs import RateLimiter
 
 
 class LineCounter:
-    """Rows in a growing CSV (lines minus the header), counted incrementally."""
+    """Rows in a growing CSV (lines minus the header), counted incrementally, and how many of them
+    were added since the counter was made (this run's rows; the file may hold earlier runs' too)."""
 
     def __init__(self, path: Path):
         self.path = path
         self._size = 0
         self._lines = 0
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file counted
+        self.rows_before = self.rows()
+        self._file_before = self._file
 
     def rows(self) -> int:
         try:
-            size = self.path.stat().st_size
+            stat = self.path.stat()
         except FileNotFoundError:
             self._size = self._lines = 0
+            self._file = None
             return 0
-        if size < self._size:  # replaced or truncated: count again
+        size, file = stat.st_size, (stat.st_dev, stat.st_ino)
+        if size < self._size or file != self._file:  # replaced or truncated: count again
             self._size = self._lines = 0
+            self._file = file
         if size > self._size:
             with self.path.open("rb") as f:
                 f.seek(self._size)
@@ -34,6 +41,13 @@ class LineCounter:
             self._lines += chunk.count(b"\n", 0, complete)
             self._size += complete
         return max(0, self._lines - 1)
+
+    def rows_added(self) -> int:
+        """Rows written since the counter was made; a file moved aside meanwhile (a sink starting a
+        new one) leaves only rows of this run in the one there now."""
+        rows = self.rows()
+        same_file = self._file == self._file_before and rows >= self.rows_before
+        return rows - self.rows_before if same_file else rows
 
 
 class Progress:
@@ -63,7 +77,7 @@ class Progress:
         return time.monotonic() - self.started
 
     def _text(self, phase: str) -> str:
-        return f"{phase}; rows " + ", ".join(f"{k}={v:,}" for k, v in self.rows().items())
+        return f"{phase}; rows this run " + ", ".join(f"{k}={v:,}" for k, v in self.rows().items())
 
     def update(self, phase: str) -> None:
         if self.bar is not None:

@@ -83,7 +83,12 @@ class Pipeline:
                          (("trades", TRADES_CSV), ("candles", CANDLES_CSV), ("book_features", BOOK_FEATURES_CSV))}
 
     def rows(self) -> dict[str, int]:
+        """Rows in each CSV file, this run's and earlier runs'."""
         return {name: counter.rows() for name, counter in self.counters.items()}
+
+    def rows_this_run(self) -> dict[str, int]:
+        """Rows this run added to each CSV file."""
+        return {name: counter.rows_added() for name, counter in self.counters.items()}
 
     @property
     def consumers(self) -> list[str]:
@@ -272,7 +277,7 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
     require_writable_dir(config.runs_dir)
     pipeline = Pipeline(config, plan, mode, restart)
     pipeline.transport.prepare(config, plan.shared_params)
-    progress = Progress(plan.seconds, pipeline.rows, pipeline.log.info, show_progress)
+    progress = Progress(plan.seconds, pipeline.rows_this_run, pipeline.log.info, show_progress)
 
     def tick(phase: str = "running") -> Callable[[], None]:
         return lambda: progress.update(phase)
@@ -300,10 +305,11 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
     failed = pipeline.failures()
     if failed:
         raise PipelineError(failed[0])
-    rows = pipeline.rows()
-    echo(f"pipeline ({config.transport}) done in {progress.elapsed_s:.0f} s: "
-         + ", ".join(f"{k} {v:,} rows" for k, v in rows.items())
-         + f" in {config.data_dir}; {pipeline.summary_of_restarts()}; executed notebooks in {config.runs_dir}")
+    echo(f"pipeline ({config.transport}) done in {progress.elapsed_s:.0f} s: this run wrote "
+         + ", ".join(f"{k} {v:,}" for k, v in pipeline.rows_this_run().items())
+         + f" rows; the files in {config.data_dir} now hold "
+         + ", ".join(f"{k} {v:,}" for k, v in pipeline.rows().items())
+         + f" rows; {pipeline.summary_of_restarts()}; executed notebooks in {config.runs_dir}")
     return 130 if pipeline.interrupted.is_set() else 0
 
 

@@ -103,6 +103,8 @@ def test_whole_pipeline(bootstrap, tag, tmp_path):
     assert len(said) == 1 and "no restarts" in said[0], said
     assert (config.runs_dir / "generator_trades.ipynb").exists() and (config.runs_dir / "sink_trades_csv.ipynb").exists()
     trades = check_outputs(config, plan, acked, bootstrap)
+    rows = f"trades {len(trades):,}, candles {len(pd.read_csv(config.data_dir / 'candles.csv')):,}"
+    assert f"this run wrote {rows}" in said[0] and f"now hold {rows}" in said[0], said  # a fresh folder: the same
     # >= 10 trades per second of generation (the generator's default rate is 10 Hz in total)
     span_s = (trades.produced_ts_us.max() - trades.produced_ts_us.min()) / 1e6
     assert span_s > SECONDS / 2

@@ -201,6 +201,20 @@ def test_exclusive_writer_refuses_a_second_writer_and_frees_the_lock_on_exit(tmp
         assert f"{path} is being written by pid {os.getpid()}" in probe.stderr
     with exclusive_writer(path):  # released
         pass
+    assert (tmp_path / ".state" / "trades.csv.lock").read_text() == ""  # no stale pid left
+
+
+def test_bookkeeping_files_of_earlier_versions_move_out_of_the_data_folder(tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text("header\n")
+    (tmp_path / "trades.csv.lock").write_text("pid 1\n")
+    (tmp_path / "trades.csv.source.json").write_text('{"topic": "trades", "topic_id": "id-1"}\n')
+    moved = claim_csv(path, {"topic": "trades", "topic_id": "id-2"})  # the old sidecar still protects
+    assert moved is not None and moved.read_text() == "header\n"
+    with exclusive_writer(path):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".state", moved.name]
+    assert sorted(p.name for p in (tmp_path / ".state").iterdir()) == ["trades.csv.lock", "trades.csv.source.json"]
 
 
 def test_background_sync_reports_tickets_done_and_fsync_errors(tmp_path):

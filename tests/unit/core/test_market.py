@@ -10,7 +10,8 @@ import pytest
 
 from kafkalab.errors import ConfigError
 from kafkalab.core.market import (DEFAULT_SYMBOLS, MAX_LEVELS, MIN_LEVELS, SYMBOLS, MarketSimulator, fair_price, in_burst,
-                                  parse_symbols)
+                                  parse_symbols, run_trade_id_base)
+from kafkalab.core.models import Trade
 
 T0 = 1_700_000_000_000_000
 MS = 1_000
@@ -35,6 +36,23 @@ def test_trades_are_valid_and_ids_count_per_symbol_from_one():
     for symbol in DEFAULT_SYMBOLS:
         ids = [t.trade_id for t in records if t.symbol == symbol]
         assert ids == list(range(1, len(ids) + 1))
+
+
+def test_two_runs_never_share_a_trade_id_and_each_counts_without_a_hole():
+    runs = []
+    for start_us in (T0, T0 + MS):  # two runs started a millisecond apart, the same seed
+        sim = MarketSimulator(seed=7, trade_id_base=run_trade_id_base(start_us))
+        runs.append([sim.next_trade(start_us + i * 20 * MS) for i in range(3000)])
+    first, second = ({(t.symbol, t.trade_id) for t in run} for run in runs)
+    assert len(first) == len(second) == 3000 and not first & second
+    for run in runs:
+        base = run_trade_id_base(run[0].event_ts_us)
+        for symbol in DEFAULT_SYMBOLS:
+            ids = [t.trade_id for t in run if t.symbol == symbol]
+            assert ids == list(range(base + 1, base + len(ids) + 1))
+    assert max(t.trade_id for t in runs[0]) < min(t.trade_id for t in runs[1])  # later runs count higher
+    Trade.validate(runs[1][-1])
+    assert run_trade_id_base(9_000_000_000_000_000) < 2**63  # fits a 64-bit long (Avro, msgpack) till 2255
 
 
 def test_every_symbol_trades_with_varied_sizes_and_both_sides():

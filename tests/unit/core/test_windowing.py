@@ -84,6 +84,27 @@ def test_book_features_mid_spread_imbalance():
     features.validate()
 
 
+def test_a_books_mid_and_spread_carry_no_float_noise():
+    (features,) = book_features_of([book(T0, 182.84, 182.86)])
+    assert (182.84 + 182.86) / 2 != 182.85  # the noise the rounding removes
+    assert (features.mid_price, features.spread) == (182.85, 0.02)
+
+
+def test_simulated_results_are_written_without_float_noise():
+    """Prices on their tick, a book's mid and spread exact, means at most 12 decimals, in the CSV too."""
+    from kafkalab.core.csvstore import format_rows
+
+    sim = MarketSimulator(seed=5)
+    trades = [sim.next_trade(T0 + i * 7_000) for i in range(3000)]
+    books = [sim.next_book(T0 + i * 20_000) for i in range(600)]
+    text = format_rows([[t.price, t.size] for t in trades] +
+                       [[c.open, c.high, c.low, c.close, c.volume, c.vwap] for c in candles_of(trades)] +
+                       [[f.mid_price, f.spread] for f in book_features_of(books)]).decode()
+    decimals = [len(value.partition(".")[2]) for line in text.splitlines() for value in line.split(",")]
+    assert decimals and max(decimals) <= 12, max(decimals)
+    assert {t.price for t in trades} == {round(t.price, 2) for t in trades}
+
+
 def test_simulated_data_gives_valid_results():
     sim = MarketSimulator(seed=11)
     trades = [sim.next_trade(T0 + i * 7_000) for i in range(2000)]

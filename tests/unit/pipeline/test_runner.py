@@ -138,6 +138,19 @@ def test_line_counter_counts_whole_rows_incrementally(tmp_path):
     assert counter.rows() == 0
 
 
+def test_line_counter_tells_this_runs_rows_from_the_files_total(tmp_path):
+    path = tmp_path / "trades.csv"
+    path.write_text("h\n1\n2\n")  # an earlier run's rows
+    counter = LineCounter(path)
+    with path.open("a") as f:
+        f.write("3\n4\n5\n")
+    assert (counter.rows_added(), counter.rows()) == (3, 5)
+    path.rename(tmp_path / "trades.old.csv")  # moved aside (another source): a new file begins
+    path.write_text("h\n6\n")
+    assert (counter.rows_added(), counter.rows()) == (1, 1)
+    assert LineCounter(tmp_path / "none.csv").rows_added() == 0
+
+
 def test_lag_slope_and_sustained():
     t = np.arange(0, 20, 0.5)
     flat = np.column_stack([t, 5 + (t * 7) % 3])

@@ -32,11 +32,18 @@ def require_writable_dir(folder: Path) -> Path:
 
 
 def state_path(csv_path: Path, suffix: str) -> Path:
-    """Where a bookkeeping file of `csv_path` lives: `<folder>/.state/<file name><suffix>`."""
+    """Where a bookkeeping file of `csv_path` lives: `<folder>/.state/<file name><suffix>`.
+
+    Earlier versions kept it beside the CSV; such a file is moved in (a rename keeps the inode,
+    so a lock held on it by a running sink still holds, and a source sidecar keeps protecting)."""
     csv_path = Path(csv_path)
     folder = csv_path.parent / STATE_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / (csv_path.name + suffix)
+    path = folder / (csv_path.name + suffix)
+    beside = csv_path.parent / path.name
+    if beside.exists() and not path.exists():
+        beside.replace(path)
+    return path
 
 
 def fsync_dir(folder: Path) -> None:

@@ -21,7 +21,8 @@ def exclusive_writer(csv_path: Path) -> Iterator[None]:
 
     Two sinks appending to one CSV would each resume from what they read at start and
     write the same records twice. The lock (flock) is released by the kernel when the
-    holder exits in any way, kill -9 included, so a restart never finds a stale lock.
+    holder exits in any way, kill -9 included, so a restart never finds a stale lock; the pid in
+    the file is read only while the lock is held, so one left by kill -9 is never reported.
     """
     handle = lock_path(csv_path).open("a+")
     try:
@@ -36,6 +37,9 @@ def exclusive_writer(csv_path: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
-        yield
+        try:
+            yield
+        finally:
+            handle.truncate(0)  # the holder is gone: leave no pid behind (only kill -9 leaves one, never read)
     finally:
         handle.close()

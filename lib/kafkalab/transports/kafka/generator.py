@@ -25,7 +25,7 @@ from kafkalab.core import serde
 from kafkalab.runtime.loop import Component
 from kafkalab.config import LabConfig, parse_client_settings
 from kafkalab.errors import ConfigError, LabError
-from kafkalab.core.market import MarketSimulator, parse_symbols
+from kafkalab.core.market import MarketSimulator, parse_symbols, run_trade_id_base
 from kafkalab.core.models import OrderBook, Trade, now_us
 from kafkalab.core.pacing import Pacer, parse_rate
 from kafkalab.transports.kafka.topics import ORDERBOOKS, TRADES, TRANSPORT, position
@@ -70,7 +70,7 @@ class _Generator(Component):
         self.rate_hz = parse_rate(rate_hz, self.default_rate_hz)
         self.topic = topic or self.default_topic
         self.serializer = serde.check_format(config.serializer_for(self.topic))
-        self.sim = MarketSimulator(parse_symbols(symbols), seed)
+        self.sim = MarketSimulator(parse_symbols(symbols), seed, trade_id_base=run_trade_id_base(now_us()))
         self.producer_overrides = parse_client_settings(producer_overrides)
         if delivery_timeout_s:  # how long the producer retries a record before reporting it failed
             self.producer_overrides["message.timeout.ms"] = int(float(delivery_timeout_s) * 1000)

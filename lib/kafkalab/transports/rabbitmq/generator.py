@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import replace
 
 from kafkalab.config import LabConfig
 from kafkalab.core import serde
-from kafkalab.core.market import MarketSimulator, parse_symbols
+from kafkalab.core.market import MarketSimulator, parse_symbols, run_trade_id_base
 from kafkalab.core.models import now_us
 from kafkalab.core.pacing import Pacer
 from kafkalab.core.streams import ORDERBOOKS, TRADES
@@ -34,7 +33,6 @@ REFUSED_GRACE_S = 10.0  # nacks for longer than this: the queue has lost its quo
 FRESH_CHANNEL_AFTER_S = 1.0
 FLUSH_TIMEOUT_S = 30.0
 RECONNECTS = 10  # lost connections a run survives
-RUN_ID_FACTOR = 1_000_000  # room for a million trades per symbol per run
 
 
 class RabbitGenerator(Component):
@@ -46,7 +44,8 @@ class RabbitGenerator(Component):
     def __init__(self, config: LabConfig, params: ComponentParams, urls) -> None:
         super().__init__()
         self.config, self.params, self.urls = config, params, tuple(urls)
-        self.simulator = MarketSimulator(parse_symbols(params.symbols or None), seed=params.seed)
+        self.simulator = MarketSimulator(parse_symbols(params.symbols or None), seed=params.seed,
+                                         trade_id_base=run_trade_id_base(now_us()))
         self.rate_hz = self.default_rate_hz if params.rate_hz is None else params.rate_hz
         self.format = serde.check_format(config.serializer_for(self.stream) if not params.serializer
                                          else params.serializer)
@@ -157,13 +156,8 @@ class TradeGenerator(RabbitGenerator):
     stream = TRADES
     default_rate_hz = 10.0
 
-    def __init__(self, config: LabConfig, params: ComponentParams, urls) -> None:
-        super().__init__(config, params, urls)
-        self.run_id_base = (now_us() // 1000) * RUN_ID_FACTOR
-
     def make_record(self, event_ts_us: int):
-        trade = self.simulator.next_trade(event_ts_us, produced_ts_us=now_us())
-        return replace(trade, trade_id=self.run_id_base + trade.trade_id)
+        return self.simulator.next_trade(event_ts_us, produced_ts_us=now_us())
 
 
 class OrderBookGenerator(RabbitGenerator):

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from kafkalab.config import LabConfig
-from kafkalab.core.market import MarketSimulator, parse_symbols
+from kafkalab.core.market import MarketSimulator, parse_symbols, run_trade_id_base
 from kafkalab.core.models import OrderBook, Trade, now_us
 from kafkalab.core.pacing import Pacer, parse_rate
 from kafkalab.runtime.loop import Component
@@ -41,7 +41,7 @@ class _ZmqGenerator(Component):
         self.expected_subscribers = SUBSCRIBERS[self.stream] if subscribers is None else int(subscribers)
         self.settings = zmq_settings or settings_of(config)
         self.rate_hz = parse_rate(rate_hz, self.default_rate_hz)
-        self.sim = MarketSimulator(parse_symbols(symbols), seed)
+        self.sim = MarketSimulator(parse_symbols(symbols), seed, trade_id_base=run_trade_id_base(now_us()))
         self.fmt = config.serializer_for(self.stream)
         self.instance = str(instance)
         self.publisher: StreamPublisher | None = None
