@@ -29,9 +29,12 @@ EXPERIMENTS: dict[str, str] = {
     "pipeline": "pipeline",
     "reliability": "reliability",  # broker loss on its own private cluster
     "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
+    "decode": "decode",  # the consumers' decode hot path: fast vs reference, no broker
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
 OWN_CLUSTER = frozenset({"replication", "reliability"})
+# Experiments that need no broker at all.
+NO_CLUSTER = frozenset({"decode"})
 # What the report shows, in the order it is measured: each experiment's --quick grid.
 # Transports (Part 3) are measured where their benchmark is registered.
 REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
@@ -55,7 +58,7 @@ def run_experiment(config: LabConfig, name: str, quick: bool = False, echo: Call
     quick = quick or set_quick
     started = time.monotonic()
     failed: list[str] = []
-    with lab_cluster(config, echo, needed=any(n not in OWN_CLUSTER for n in names)):
+    with lab_cluster(config, echo, needed=any(n not in OWN_CLUSTER | NO_CLUSTER for n in names)):
         for i, n in enumerate(names, 1):
             if len(names) == 1:
                 importlib.import_module(f".{EXPERIMENTS[n]}", __name__).run(config, quick=quick)
