@@ -30,9 +30,12 @@ EXPERIMENTS: dict[str, str] = {
     "reliability": "reliability",  # broker loss on its own private cluster
     "profile": "profile",  # every component under cProfile and py-spy (results/profiles/)
     "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
+    "decode": "decode",  # the consumers' decode hot path: fast vs reference, no broker
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
 OWN_CLUSTER = frozenset({"replication", "reliability"})
+# Experiments that need no broker at all.
+NO_CLUSTER = frozenset({"decode"})
 # What the report shows, in the order it is measured: each experiment's --quick grid.
 # Transports (Part 3) are measured where their benchmark is registered.
 REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
@@ -56,7 +59,7 @@ def run_experiment(config: LabConfig, name: str, quick: bool = False, echo: Call
     quick = quick or set_quick
     started = time.monotonic()
     failed: list[str] = []
-    with lab_cluster(config, echo, needed=any(n not in OWN_CLUSTER for n in names)):
+    with lab_cluster(config, echo, needed=any(n not in OWN_CLUSTER | NO_CLUSTER for n in names)):
         for i, n in enumerate(names, 1):
             if len(names) == 1:
                 importlib.import_module(f".{EXPERIMENTS[n]}", __name__).run(config, quick=quick)

@@ -24,6 +24,7 @@ from typing import Sequence
 from kafkalab.errors import ConfigError
 from kafkalab.core.models import MESSAGE_TYPES, InvalidMessage, Record
 from kafkalab.core.serde.codecs import DECODERS, ENCODERS, TYPED_FORMATS
+from kafkalab.core.serde.fast import KnownHeaders
 from kafkalab.core.serde.schemas import SCHEMA_VERSION, SUPPORTED_VERSIONS, ShapeError, check_shape
 from kafkalab.core.serde.wire import to_wire
 
@@ -31,7 +32,7 @@ __all__ = [
     "FORMATS", "CONTENT_TYPES", "SCHEMA_VERSION", "MAX_PAYLOAD_BYTES",
     "H_CONTENT_TYPE", "H_MESSAGE_TYPE", "H_SCHEMA_VERSION",
     "HeaderError", "CorruptPayload", "ShapeError", "InvalidMessage",
-    "check_format", "encode", "decode", "format_of", "to_wire",
+    "check_format", "encode", "decode", "decode_reference", "format_of", "to_wire",
 ]
 
 FORMATS = ("json", "msgpack", "avro")
@@ -134,8 +135,27 @@ def format_of(headers: Sequence[tuple[str, object]] | None) -> str:
     return _read_headers(headers)[0]
 
 
+_KNOWN_HEADERS = KnownHeaders(_read_headers)
+
+
 def decode(value: bytes | None, headers: Sequence[tuple[str, object]] | None) -> Record:
-    """The validated message; InvalidMessage (one-line reason) for anything else."""
+    """The validated message; InvalidMessage (one-line reason) for anything else.
+
+    A well-formed record under headers seen before takes the inline-checked path of
+    serde.fast; whatever that path does not accept is decided by `decode_reference`.
+    """
+    fast = _KNOWN_HEADERS.get(headers)
+    if fast is not None and type(value) is bytes and len(value) <= MAX_PAYLOAD_BYTES:
+        record = fast(value)
+        if record is not None:
+            return record
+    return decode_reference(value, headers)
+
+
+def decode_reference(value: bytes | None, headers: Sequence[tuple[str, object]] | None) -> Record:
+    """`decode` through the generic checks alone: the rules and the reasons (the shape
+    check of schemas.py, then the model's validation); kept as the fast path's fallback
+    and as the baseline of `kafkalab bench decode` and of the tests."""
     fmt, mtype, version = _read_headers(headers)
     if value is None:
         raise CorruptPayload(f"{mtype} record has no value (a tombstone)")
