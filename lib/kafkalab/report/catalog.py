@@ -79,7 +79,9 @@ TABLES: tuple[BenchTable, ...] = (
         Plot("transport latency", transports.plot_transport_latency, transports.caption_transport_latency))),
 )
 
-BY_NAME: dict[str, BenchTable] = {t.name: t for t in TABLES}
+# Shown by the Part 4 section itself (sections.part4.show_decode), not by show_subsections.
+DECODE = BenchTable("decode", "decode", "part4", "Bonus 4: a bottleneck, and how to mitigate it")
+BY_NAME: dict[str, BenchTable] = {t.name: t for t in (*TABLES, DECODE)}
 # Experiments too long for `make run`'s bounded set (kafkalab.bench.REPORT_SET), and why.
 NOT_IN_MAKE_RUN: dict[str, str] = {
     "reliability": "a private cluster and five pipeline runs through broker and network faults, about 7 min on our two-core machine",

@@ -333,3 +333,14 @@ def test_the_report_lists_every_cli_command_without_importing_the_cli():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.startswith(("kafkalab.cli", "kafkalab.pipeline")) for n in names), module
+
+
+def test_the_decode_caption_quotes_the_default_format_and_the_range():
+    from kafkalab.report.sections.part4 import decode_caption
+
+    rows = pd.DataFrame([{"message_type": t, "format": f, "reference_us": ref, "fast_us": fast, "speedup": ref / fast}
+                         for t, f, ref, fast in (("trade", "msgpack", 13.9, 3.5), ("orderbook", "msgpack", 144.1, 40.5),
+                                                 ("orderbook", "avro", 106.6, 64.8))])
+    caption = decode_caption(rows)
+    assert "trade 13.9 → 3.5 µs per record (3.97×)" in caption
+    assert "1.65× to 3.97× over every format and type" in caption
