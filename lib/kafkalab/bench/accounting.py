@@ -145,8 +145,8 @@ class AckWatch:
         return max(first.values()) if partitions and set(first) >= partitions else None
 
     def per_second(self, start: float, end: float, events: list[tuple[float, str]] = ()) -> list[dict]:
-        """Acknowledgements in each second from `start` to `end` (t_s = seconds since start), all
-        partitions and the slowest one; `events` ((time, text)) are named in the second they fell in."""
+        """One row per second from `start` to `end` (t_s = seconds since start): the acknowledgements
+        of all partitions, how many partitions had none, and the `events` ((time, text)) of that second."""
         seconds = max(1, int(end - start) + 1)
         total = [0] * seconds
         per_partition: dict[int, list[int]] = {p: [0] * seconds for p in self.partitions()}

@@ -39,12 +39,11 @@ def signal_and_wait(pids: list[int], sig: signal.Signals, timeout_s: float, echo
         except psutil.NoSuchProcess:
             pass
     deadline = time.monotonic() + timeout_s
-    alive = procs
+    alive, graced = procs, False
     while alive and time.monotonic() < deadline:
         _, alive = psutil.wait_procs(alive, timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-        if last_one_grace_s is not None and len(procs) > 1 and len(alive) == 1:
-            deadline = min(deadline, time.monotonic() + last_one_grace_s)
-            last_one_grace_s = None
+        if last_one_grace_s is not None and not graced and len(procs) > 1 and len(alive) == 1:
+            deadline, graced = min(deadline, time.monotonic() + last_one_grace_s), True
     for proc in alive:
         echo(f"node pid {proc.pid} did not stop in time; killing it")
         proc.kill()

@@ -19,8 +19,10 @@ from tests.integration.kafka.test_broker_loss import TRADE_RATE_HZ, check
 
 FAULT_S = 20.0  # the benchmark holds each fault 30 s; long enough here for the fenced broker to lose its leaderships
 
+NO_FAULTS_HERE = netfaults.unavailable()  # asked once: it runs nft
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480),
-              pytest.mark.skipif(netfaults.unavailable() is not None, reason=str(netfaults.unavailable()))]
+              pytest.mark.skipif(NO_FAULTS_HERE is not None, reason=str(NO_FAULTS_HERE))]
 
 
 def test_the_leader_of_the_trades_partitions_is_partitioned_away_then_healed(kafka_cluster, tmp_path):

@@ -219,7 +219,8 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
         candles=len(read_rows(run.data_dir / "candles.csv")), candle_mismatches=len(problems),
         ack_gap_max_s=gap, ack_resume_s=ack_resume, isr_full_s=isr_full,
         not_enough_replicas_reports=sum(1 for l in log.splitlines() if re.search(r"not.enough.*replicas", l, re.I)),
-        generator_errors="; ".join(e[:160] for e in errors[:3]), packets_dropped=dropped, component_failures=failures, problems=problems[:5],
+        generator_errors="; ".join(e[:160] for e in errors[:3]), packets_dropped=dropped,
+        component_failures=failures, problems=problems[:5],
         timeline=watch.per_second(started, started + run_s, events) if run_s else [])
     if not failures:
         run.delete_topics()
