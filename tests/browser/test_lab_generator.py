@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from kafkalab.transports.kafka import clients
+from tests import helpers
 from tests.browser.conftest import copy_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,15 +34,9 @@ def end_offsets(bootstrap: str, topic: str) -> int:
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
 
 
-def wait_for(condition, what: str, timeout_s: float = WAIT_MS / 1000):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:g} s: {what}")
-        time.sleep(0.5)
+def wait_for(condition, what: str):
+    """The shared wait, with the bound and poll step of widget round trips."""
+    return helpers.wait_for(condition, WAIT_MS / 1000, what, step_s=0.5)
 
 
 def quiet(bootstrap: str, topic: str) -> int:

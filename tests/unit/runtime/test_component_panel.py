@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
 
 from kafkalab.runtime.loop import Bounds, Component, run_loop
 from kafkalab.runtime.widgets import ComponentPanel, running_components
+from tests.helpers import wait_for
 
 
 def panel_for(component: Component, bounds: Bounds = Bounds()) -> ComponentPanel:
@@ -47,11 +47,7 @@ class Pair(Component):
 
 
 def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {WAIT_S:g} s: {what}")
-        time.sleep(0.01)
+    wait_for(condition, WAIT_S, what, step_s=0.01)
 
 
 @pytest.fixture
