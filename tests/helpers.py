@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, is_dataclass
@@ -21,6 +23,8 @@ from kafkalab.core import serde
 from kafkalab.core.models import Record
 
 WINDOW_US = 1_000_000
+ROOT = Path(__file__).resolve().parents[1]
+PAPERMILL_TIMEOUT_S = 200  # kernel start-up on a busy 2-core machine
 REL_TOL = 1e-9  # sums of floats in another order differ in the last bits, nothing more
 
 
@@ -116,6 +120,22 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: str, step_
         assert time.monotonic() < deadline, f"timed out after {timeout_s:g} s waiting for {what}"
         time.sleep(step_s)
     return value
+
+
+# ---- notebooks -------------------------------------------------------------------------------
+
+def papermill(notebook: str, out: Path, **params) -> subprocess.CompletedProcess:
+    """Run notebooks/<notebook> headless; text parameters are passed raw (-r), others parsed (-p).
+    The parameters cell must parse whole and know every name passed: papermill only warns."""
+    args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / notebook), str(out),
+            "--log-output", "--no-progress-bar"]
+    for name, value in params.items():
+        args += ["-r", name, value] if isinstance(value, str) else ["-p", name, str(value)]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=PAPERMILL_TIMEOUT_S, cwd=ROOT,
+                         stdin=subprocess.DEVNULL)
+    assert "Unable to parse line" not in run.stderr and "Passed unknown parameter" not in run.stderr, \
+        run.stderr[-2000:]
+    return run
 
 
 # ---- oracles ---------------------------------------------------------------------------------

@@ -168,14 +168,20 @@ def parse_client_settings(value: str | Mapping[str, object] | None, name: str = 
     parameter (a mapping passes through). librdkafka itself rejects unknown names and values."""
     if isinstance(value, Mapping):
         return dict(value)
-    settings = {}
+    return parse_pairs(value, f"{name} must be comma-separated name=value librdkafka settings, "
+                              f"e.g. \"linger.ms=0,compression.type=zstd\"")
+
+
+def parse_pairs(value: object, must: str) -> dict[str, str]:
+    """"a=1,b=2" -> {"a": "1", "b": "2"}; an entry that is not name=value is refused with
+    `must` (what the parameter must look like) and the entry itself."""
+    pairs = {}
     for entry in filter(None, (e.strip() for e in str(value or "").split(","))):
         key, is_pair, setting = (part.strip() for part in entry.partition("="))
         if not (is_pair and key and setting):
-            raise ConfigError(f"{name} must be comma-separated name=value librdkafka settings, "
-                              f"e.g. \"linger.ms=0,compression.type=zstd\" (got {entry!r})")
-        settings[key] = setting
-    return settings
+            raise ConfigError(f"{must} (got {entry!r})")
+        pairs[key] = setting
+    return pairs
 
 
 def parse_bootstrap(value: str, name: str = ENV_BOOTSTRAP) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,18 +13,10 @@ from kafkalab.core.market import MarketSimulator
 from kafkalab.core.models import now_us
 from kafkalab.core.windowing import candles_of
 
+from helpers import papermill, read_rows
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(240)
-
-
-def papermill(notebook: str, out: Path, **params) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / notebook), str(out), "--log-output"]
-    for name, value in params.items():
-        args += ["-p", name, str(value)]
-    run = subprocess.run(args, capture_output=True, text=True, timeout=200, cwd=ROOT)
-    # papermill reads every line of the parameters cell and knows every name passed
-    assert "Unable to parse line" not in run.stderr and "Passed unknown parameter" not in run.stderr, run.stderr[-2000:]
-    return run
 
 
 def read_all(bootstrap: str, topic: str) -> list:
@@ -51,8 +40,7 @@ def test_trade_generator_notebook(bootstrap, new_topic, tmp_path):
     records = read_all(bootstrap, topic)
     trades = [serde.decode(m.value(), m.headers()) for m in records]
     assert len(trades) == 40 and all(m.key().decode() == t.symbol for m, t in zip(records, trades))
-    with (tmp_path / "data" / "acked.csv").open(newline="") as f:
-        acked = list(csv.DictReader(f))
+    acked = read_rows(tmp_path / "data" / "acked.csv")
     assert {(r["transport"], r["position"]) for r in acked} == {("kafka", f"{m.partition()}:{m.offset()}") for m in records}
     assert "reached" in (tmp_path / "out.ipynb").read_text()  # the summary is in the executed notebook
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,8 @@ import pytest
 from kafkalab.transports.kafka import clients
 from kafkalab.core import serde
 from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
+
+from helpers import papermill, read_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(240)
@@ -24,21 +23,6 @@ def produce(bootstrap: str, topic: str, records) -> None:
             producer.produce(topic, key=record.symbol.encode(), value=value, headers=headers)
 
 
-def papermill(notebook: str, out: Path, **params) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / notebook), str(out), "--log-output"]
-    for name, value in params.items():
-        args += ["-p", name, str(value)]
-    run = subprocess.run(args, capture_output=True, text=True, timeout=200, cwd=ROOT)
-    # papermill reads every line of the parameters cell and knows every name passed
-    assert "Unable to parse line" not in run.stderr and "Passed unknown parameter" not in run.stderr, run.stderr[-2000:]
-    return run
-
-
-def rows(path: Path) -> list[dict]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def test_sink_trades_notebook(bootstrap, new_topic, group_id, tmp_path):
     topic, dlq = new_topic(partitions=2), new_topic(partitions=1, prefix="dlq")
     t0 = now_us()
@@ -47,7 +31,7 @@ def test_sink_trades_notebook(bootstrap, new_topic, group_id, tmp_path):
                     results_dir=tmp_path, group_id=group_id, streams=f"trades={topic},dead-letters={dlq}",
                     max_messages=25, max_seconds=60)
     assert run.returncode == 0, run.stderr[-3000:]
-    written = rows(tmp_path / "data" / "trades.csv")
+    written = read_rows(tmp_path / "data" / "trades.csv")
     assert sorted(int(r["trade_id"]) for r in written) == list(range(1, 26))
     assert "sink-trades-csv" in (tmp_path / "out.ipynb").read_text()  # the summary line is in the output
 
@@ -62,8 +46,8 @@ def test_sink_candles_notebook(bootstrap, new_topic, group_id, tmp_path):
                     results_dir=tmp_path, group_id=group_id,
                     streams=f"candles={candles},book-features={features},dead-letters={dlq}", max_messages=3, max_seconds=60)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(r["symbol"] for r in rows(tmp_path / "data" / "candles.csv")) == ["BTC", "ETH"]
-    assert [r["last_sequence"] for r in rows(tmp_path / "data" / "book_features.csv")] == ["9"]
+    assert sorted(r["symbol"] for r in read_rows(tmp_path / "data" / "candles.csv")) == ["BTC", "ETH"]
+    assert [r["last_sequence"] for r in read_rows(tmp_path / "data" / "book_features.csv")] == ["9"]
 
 
 def test_sink_notebook_fails_with_one_line_on_a_missing_topic(bootstrap, group_id, tmp_path):

@@ -186,8 +186,8 @@ ROLES = {
 def _build(config: LabConfig, workload: Workload, topics: dict[str, str], data_dir: Path) -> Component:
     from kafkalab.transports.kafka.generator import OrderBookGenerator, TradeGenerator
     from kafkalab.transports.kafka.processor import MarketProcessor, Topics
-    from kafkalab.transports.kafka.sink import (CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets,
-                                                trades_target)
+    from kafkalab.core.csvstore import candles_targets
+    from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, trades_target
 
     group = f"profile-{workload.component}-{uuid.uuid4().hex[:8]}"
     name, bootstrap = workload.component, config.bootstrap_servers

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Mapping
 
-from kafkalab.config import parse_client_settings
+from kafkalab.config import parse_client_settings, parse_pairs
 from kafkalab.errors import ConfigError
 
 # The five components, by the names every transport's `components.build` accepts.
@@ -107,14 +107,8 @@ def parse_streams(name: str, value: object) -> dict[str, str]:
     """"trades=t1,candles=c1" (or a mapping) -> {"trades": "t1", "candles": "c1"}."""
     if isinstance(value, Mapping):
         return {str(k): str(v) for k, v in value.items()}
-    result = {}
-    for entry in filter(None, (e.strip() for e in str(value).split(","))):
-        stream, is_pair, actual = (part.strip() for part in entry.partition("="))
-        if not (is_pair and stream and actual):
-            raise ConfigError(f"{name} must be comma-separated stream=name pairs, e.g. "
-                              f"\"trades=test-trades,candles=test-candles\" (got {entry!r})")
-        result[stream] = actual
-    return result
+    return parse_pairs(value, f"{name} must be comma-separated stream=name pairs, e.g. "
+                              f"\"trades=test-trades,candles=test-candles\"")
 
 
 def _number(name: str, value: object, kind: type):

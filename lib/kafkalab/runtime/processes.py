@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import time
+from pathlib import Path
 from typing import Callable
 
 import psutil
@@ -48,3 +50,67 @@ def signal_and_wait(pids: list[int], sig: signal.Signals, timeout_s: float, echo
         echo(f"node pid {proc.pid} did not stop in time; killing it")
         proc.kill()
     psutil.wait_procs(alive, timeout=10)
+
+
+class LocalNodes:
+    """What the local Kafka and RabbitMQ clusters share: a folder and a pid file per node under
+    the run folder, the node-id check, stopping one node or all, and wiping the run folder.
+
+    A subclass says how to recognise its own node in a live process (`_is_node`: a pid file may
+    name a pid the OS has since given to another program), which error it raises and which
+    command stops the whole cluster."""
+
+    error: type[Exception] = Exception
+    kind = "broker"  # in messages: "stopped 3 Kafka node(s)"
+    down_command = ""  # the command a user runs to stop the cluster
+
+    def __init__(self, config, echo: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.echo = echo
+
+    def node_dir(self, node_id: int) -> Path:
+        return self.config.run_dir / f"node-{node_id}"
+
+    def _pid_file(self, node_id: int) -> Path:
+        return self.node_dir(node_id) / "pid"
+
+    def _is_node(self, proc: psutil.Process, node_id: int) -> bool:
+        raise NotImplementedError
+
+    def node_pid(self, node_id: int) -> int | None:
+        """The pid of this node's VM if it is alive and really is this node."""
+        try:
+            pid = int(self._pid_file(node_id).read_text().strip())
+            ours = self._is_node(psutil.Process(pid), node_id)
+        except (FileNotFoundError, ValueError, psutil.Error):
+            return None
+        return pid if ours else None
+
+    def running_pids(self) -> list[int]:
+        return [pid for n in self.config.node_ids if (pid := self.node_pid(n)) is not None]
+
+    def _check_node_id(self, node_id: int) -> None:
+        if node_id not in self.config.node_ids:
+            raise self.error(f"there is no node {node_id}; nodes are {list(self.config.node_ids)}")
+
+    def _stop_one(self, node_id: int, kill: bool, timeout_s: float) -> None:
+        """SIGTERM (an orderly shutdown) by default, SIGKILL with kill=True."""
+        self._check_node_id(node_id)
+        pid = self.node_pid(node_id)
+        if pid is None:
+            self.echo(f"node {node_id} is not running")
+            return
+        signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s, self.echo)
+        self._pid_file(node_id).unlink(missing_ok=True)
+
+    def _stop_all(self, pids: list[int], timeout_s: float, last_one_grace_s: float | None = None) -> None:
+        signal_and_wait(pids, signal.SIGTERM, timeout_s, self.echo, last_one_grace_s=last_one_grace_s)
+        for node_id in self.config.node_ids:
+            self._pid_file(node_id).unlink(missing_ok=True)
+        self.echo(f"stopped {len(pids)} {self.kind} node(s)" if pids else f"no {self.kind} node was running")
+
+    def wipe(self) -> None:
+        """Delete the run folder: data, logs and secrets (the cluster must be down)."""
+        if self.running_pids():
+            raise self.error(f"refusing to wipe a running cluster; run `{self.down_command}` first")
+        shutil.rmtree(self.config.run_dir, ignore_errors=True)

@@ -29,11 +29,12 @@ from kafkalab.transports.kafka.clients import KafkaUnavailable
 from kafkalab.errors import ConfigError, LabError
 from kafkalab.transports.kafka.dist import dist_for
 
+from helpers import papermill
+
 ROOT = Path(__file__).resolve().parents[3]
 KAFKALAB = [sys.executable, "-m", "kafkalab.cli"]
 AD_HOC_BASE_PORT = 28092  # our private ports for clusters started by these tests
 CLI_TIMEOUT_S = 60  # every CLI case must end well within this
-PAPERMILL_TIMEOUT_S = 150  # kernel start-up on a busy 2-core machine
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -74,15 +75,6 @@ def one_line(exc: BaseException) -> str:
     assert isinstance(exc, LabError), f"{type(exc).__name__}: {text}"
     assert text and "\n" not in text, repr(text)
     return text
-
-
-def papermill(notebook: str, out: Path, **params):
-    args = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / notebook), str(out),
-            "--log-output", "--no-progress-bar"]
-    for name, value in params.items():
-        args += ["-r", name, str(value)] if isinstance(value, str) else ["-p", name, str(value)]
-    return subprocess.run(args, capture_output=True, text=True, timeout=PAPERMILL_TIMEOUT_S, cwd=ROOT,
-                          stdin=subprocess.DEVNULL)
 
 
 def blocked_dir(tmp_path: Path) -> Path:

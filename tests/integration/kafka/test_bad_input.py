@@ -47,7 +47,8 @@ from kafkalab.transports.kafka.generator import GeneratorError, TradeGenerator
 from kafkalab.core.models import Candle, OrderBook, Trade, now_us
 from kafkalab.transports.kafka.processor import MarketProcessor, Topics
 from kafkalab.core.serde.codecs import avro_encode
-from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets, trades_target
+from kafkalab.core.csvstore import candles_targets
+from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, trades_target
 
 from helpers import Raw, assert_match, book_features_from_books, candles_from_trades, produce, read_rows, wait_for
 

@@ -13,7 +13,8 @@ from confluent_kafka import Consumer
 from kafkalab.errors import LabError
 from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
 from kafkalab.core.csvstore import BOOK_FEATURES_COLUMNS, CANDLES_COLUMNS, TRADES_COLUMNS
-from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, candles_targets, trades_target
+from kafkalab.core.csvstore import candles_targets
+from kafkalab.transports.kafka.sink import CandlesCsvSink, SinkSettings, TradesCsvSink, trades_target
 from kafkalab.runtime.loop import Bounds, run_loop
 from kafkalab.transports.kafka.topics import parse_position
 

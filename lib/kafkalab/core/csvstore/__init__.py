@@ -28,10 +28,12 @@ from kafkalab.core.csvstore.repair import (end_of_last_complete_line, prepare_cs
                                            written_positions)
 from kafkalab.core.csvstore.source import claim_csv, source_path
 from kafkalab.core.csvstore.sync import BackgroundSync
+from kafkalab.core.csvstore.targets import SinkTarget, candles_targets, trades_target
 
 __all__ = [
     "BOOK_FEATURES_COLUMNS", "BOOK_FEATURES_CSV", "CANDLES_COLUMNS", "CANDLES_CSV", "SINK_COLUMNS", "TRADES_COLUMNS",
-    "TRADES_CSV", "BackgroundSync", "CsvAppender", "RecentKeys", "CsvFileError", "claim_csv", "end_of_last_complete_line",
+    "TRADES_CSV", "BackgroundSync", "CsvAppender", "RecentKeys", "CsvFileError", "SinkTarget", "candles_targets",
+    "trades_target", "claim_csv", "end_of_last_complete_line",
     "exclusive_writer", "format_rows", "message_values", "prepare_csv", "read_header", "record_row",
     "require_writable_dir", "source_path", "state_path", "truncate_partial_line", "written_positions",
 ]

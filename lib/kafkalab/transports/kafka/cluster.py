@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -21,7 +19,7 @@ import psutil
 from kafkalab.transports.kafka.clients import KafkaUnavailable, describe_cluster, ensure_topics, wait_for_preferred_leaders
 from kafkalab.config import ClusterConfig
 from kafkalab.errors import ClusterError
-from kafkalab.runtime.processes import port_is_free, signal_and_wait
+from kafkalab.runtime.processes import LocalNodes, port_is_free
 from kafkalab.transports.kafka.dist import KafkaDist, ensure_fetched, require_java
 from kafkalab.transports.kafka.topics import TOPICS
 
@@ -53,20 +51,15 @@ class NodeState:
         return self.pid is not None
 
 
-class LocalCluster:
-    def __init__(self, config: ClusterConfig, echo=print):
-        self.config = config
-        self.echo = echo
+class LocalCluster(LocalNodes):
+    error = ClusterError
+    kind = "Kafka"
+    down_command = "kafkalab cluster down"
+    config: ClusterConfig
 
     # ---- folders -------------------------------------------------------------------
-    def node_dir(self, node_id: int) -> Path:
-        return self.config.run_dir / f"node-{node_id}"
-
     def log_path(self, node_id: int) -> Path:
         return self.node_dir(node_id) / "logs" / "server.log"
-
-    def _pid_file(self, node_id: int) -> Path:
-        return self.node_dir(node_id) / "pid"
 
     def _properties(self, node_id: int) -> Path:
         return self.node_dir(node_id) / "server.properties"
@@ -76,14 +69,9 @@ class LocalCluster:
         return self.config.bootstrap_servers
 
     # ---- state ---------------------------------------------------------------------
-    def node_pid(self, node_id: int) -> int | None:
-        """The pid of this node's JVM if it is alive (guards against pid reuse)."""
-        try:
-            pid = int(self._pid_file(node_id).read_text().strip())
-            cmdline = " ".join(psutil.Process(pid).cmdline())
-        except (FileNotFoundError, ValueError, psutil.Error):
-            return None
-        return pid if str(self._properties(node_id)) in cmdline else None
+    def _is_node(self, proc: psutil.Process, node_id: int) -> bool:
+        """A JVM started with this node's server.properties."""
+        return str(self._properties(node_id)) in " ".join(proc.cmdline())
 
     def nodes(self) -> list[NodeState]:
         return [NodeState(n, self.config.broker_port(n), self.node_pid(n)) for n in self.config.node_ids]
@@ -141,22 +129,13 @@ class LocalCluster:
 
     def stop_broker(self, node_id: int, kill: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop one node: SIGTERM (controlled shutdown) by default, SIGKILL with kill=True."""
-        self._check_node_id(node_id)
-        pid = self.node_pid(node_id)
-        if pid is None:
-            self.echo(f"node {node_id} is not running")
-            return
-        signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s, self.echo)
-        self._pid_file(node_id).unlink(missing_ok=True)
+        self._stop_one(node_id, kill, timeout_s)
 
     def down(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop every node this run folder started, and any stray JVM pointing at it."""
         pids = [n.pid for n in self.nodes() if n.pid is not None]
         pids += [p for p in self._stray_jvms() if p not in pids]
-        signal_and_wait(pids, signal.SIGTERM, timeout_s, self.echo, last_one_grace_s=LAST_NODE_GRACE_S)
-        for node_id in self.config.node_ids:
-            self._pid_file(node_id).unlink(missing_ok=True)
-        self.echo(f"stopped {len(pids)} Kafka node(s)" if pids else "no Kafka node was running")
+        self._stop_all(pids, timeout_s, last_one_grace_s=LAST_NODE_GRACE_S)
 
     def wait_ready(self, timeout_s: float) -> None:
         """Until metadata shows every running node as a broker and a controller is known."""
@@ -177,17 +156,7 @@ class LocalCluster:
             f"Kafka cluster not ready after {timeout_s:g} s ({last_error}); see {self.config.run_dir}/node-*/logs/"
         )
 
-    def wipe(self) -> None:
-        """Delete all data and logs (the cluster must be down)."""
-        if any(n.running for n in self.nodes()):
-            raise ClusterError("refusing to wipe a running cluster; run `kafkalab cluster down` first")
-        shutil.rmtree(self.config.run_dir, ignore_errors=True)
-
     # ---- internals -----------------------------------------------------------------
-    def _check_node_id(self, node_id: int) -> None:
-        if node_id not in self.config.node_ids:
-            raise ClusterError(f"there is no node {node_id}; nodes are {list(self.config.node_ids)}")
-
     def _cluster_id(self) -> str:
         path = self.config.run_dir / "cluster.id"
         if not path.exists():

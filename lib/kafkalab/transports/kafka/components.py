@@ -83,7 +83,8 @@ def _trades_sink(config: LabConfig, params: ComponentParams) -> Component:
 
 
 def _candles_sink(config: LabConfig, params: ComponentParams) -> Component:
-    from kafkalab.transports.kafka.sink import CandlesCsvSink, candles_targets
+    from kafkalab.core.csvstore import candles_targets
+    from kafkalab.transports.kafka.sink import CandlesCsvSink
 
     targets = candles_targets(Path(config.data_dir), params.stream(CANDLES), params.stream(BOOK_FEATURES))
     return CandlesCsvSink(_sink_settings(CANDLES_SINK, config, params, targets))

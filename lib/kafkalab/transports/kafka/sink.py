@@ -23,17 +23,15 @@ import hashlib
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 
-from kafkalab.core import serde
-from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV, TRADES_COLUMNS,
-                                    TRADES_CSV, BackgroundSync, CsvAppender, RecentKeys, claim_csv, exclusive_writer,
-                                    message_values, require_writable_dir, written_positions)
-from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
+from kafkalab.core import csvstore, serde
+from kafkalab.core.csvstore import (TRADES_CSV, BackgroundSync, CsvAppender, RecentKeys, SinkTarget, claim_csv,
+                                    exclusive_writer, message_values, require_writable_dir, written_positions)
+from kafkalab.core.models import InvalidMessage, now_us
 from kafkalab.errors import LabError
 from kafkalab.runtime.loop import Component
 from kafkalab.transports.kafka import clients, topics
@@ -91,30 +89,10 @@ SINK_CONSUMER = {
 
 
 @dataclass(frozen=True)
-class CsvTarget:
-    """One topic written to one CSV file."""
-
-    topic: str
-    path: Path
-    record_type: type[Record]
-    columns: tuple[str, ...]
-    counter: str  # the per-file row counter name
-    key_fields: tuple[str, ...] = ()  # what names a record: a recent copy of it at a new offset is left out
-
-    def key_of(self, values: tuple) -> tuple:
-        """The key of a decoded row (`values` in `columns` order)."""
-        return tuple(values[i] for i in self._key_indexes)
-
-    @cached_property  # once per target, not per record
-    def _key_indexes(self) -> tuple[int, ...]:
-        return tuple(self.columns.index(name) for name in self.key_fields)
-
-
-@dataclass(frozen=True)
 class SinkSettings:
     bootstrap_servers: str
     group_id: str
-    targets: tuple[CsvTarget, ...]
+    targets: tuple[SinkTarget, ...]
     dead_letters_topic: str = "dead-letters"
     max_batch: int = DEFAULT_MAX_BATCH
     consumer_overrides: Mapping[str, object] | None = None
@@ -146,7 +124,7 @@ class CsvSink(Component):
         self.counter_names = (*CsvSink.counter_names, *(t.counter for t in settings.targets))
         super().__init__()
         self.settings = settings
-        self.targets = {t.topic: t for t in settings.targets}
+        self.targets = {t.stream: t for t in settings.targets}
         self.files: dict[str, CsvAppender] = {}
         self.resume: dict[str, ResumeFilter] = {}
         self.recent: dict[str, RecentKeys] = {}  # per topic, for targets with key_fields
@@ -167,15 +145,15 @@ class CsvSink(Component):
         require_topics(s.bootstrap_servers, [*self.targets, s.dead_letters_topic])
         for target in s.targets:
             stack.enter_context(exclusive_writer(target.path))
-            source = {"topic": target.topic, "topic_id": topic_id(s.bootstrap_servers, target.topic)}
+            source = {"topic": target.stream, "topic_id": topic_id(s.bootstrap_servers, target.stream)}
             moved = claim_csv(target.path, source)
             if moved is not None:
-                self.log.warning(f"{target.path.name} belonged to an earlier '{target.topic}' topic; "
+                self.log.warning(f"{target.path.name} belonged to an earlier '{target.stream}' topic; "
                                  f"moved it to {moved.name}")
             appender = stack.enter_context(CsvAppender(target.path, target.columns))
-            self.files[target.topic] = appender
-            self.resume[target.topic] = ResumeFilter.from_csv(target.path)
-            self.recent[target.topic] = RecentKeys()
+            self.files[target.stream] = appender
+            self.resume[target.stream] = ResumeFilter.from_csv(target.path)
+            self.recent[target.stream] = RecentKeys()
             self.counters.set(target.counter, 0)
         # Entered after the files, so it stops (last fsync done) before they are closed.
         self.syncer = stack.enter_context(BackgroundSync(list(self.files.values())))
@@ -298,11 +276,11 @@ class CsvSink(Component):
         except KafkaException:
             return []
 
-    def _decode(self, msg, target: CsvTarget) -> tuple:
+    def _decode(self, msg, target: SinkTarget) -> tuple:
         """The message part of the row, or InvalidMessage/ValueError (-> dead letters)."""
         record = serde.decode(msg.value(), msg.headers())
         if not isinstance(record, target.record_type):
-            raise InvalidMessage(f"expected a {target.record_type.TYPE} on topic {target.topic}, got a {record.TYPE}")
+            raise InvalidMessage(f"expected a {target.record_type.TYPE} on topic {target.stream}, got a {record.TYPE}")
         return message_values(record, target.columns)
 
     def _consumer_error(self, error: KafkaError) -> None:
@@ -360,19 +338,13 @@ class CsvSink(Component):
 
 # ---- the two sinks -------------------------------------------------------------------------
 
-def trades_target(data_dir: Path, topic: str = topics.TRADES, file_name: str = TRADES_CSV) -> CsvTarget:
-    return CsvTarget(topic, Path(data_dir) / file_name, Trade, TRADES_COLUMNS, "trades_rows",
-                     key_fields=("symbol", "trade_id", "produced_ts_us"))
+# A trade written again at a new offset (an idempotent producer's retry around an outage) keeps
+# its id and produced time; a later run's trade with the same id does not.
+TRADE_KEY = ("symbol", "trade_id", "produced_ts_us")
 
 
-def candles_targets(data_dir: Path, candles_topic: str = topics.CANDLES,
-                    book_features_topic: str = topics.BOOK_FEATURES,
-                    candles_file: str = CANDLES_CSV, book_features_file: str = BOOK_FEATURES_CSV) -> tuple[CsvTarget, ...]:
-    return (
-        CsvTarget(candles_topic, Path(data_dir) / candles_file, Candle, CANDLES_COLUMNS, "candle_rows"),
-        CsvTarget(book_features_topic, Path(data_dir) / book_features_file, BookFeatures,
-                  BOOK_FEATURES_COLUMNS, "book_feature_rows"),
-    )
+def trades_target(data_dir: Path, topic: str = topics.TRADES, file_name: str = TRADES_CSV) -> SinkTarget:
+    return csvstore.trades_target(data_dir, topic, file_name, key_fields=TRADE_KEY)
 
 
 class TradesCsvSink(CsvSink):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -31,7 +30,7 @@ from urllib.parse import quote
 
 import psutil
 
-from kafkalab.runtime.processes import port_is_free, signal_and_wait
+from kafkalab.runtime.processes import LocalNodes, port_is_free
 from kafkalab.transports.rabbitmq.errors import RabbitError
 from kafkalab.transports.rabbitmq.management import Management
 from kafkalab.transports.rabbitmq.settings import LAB_USER, RabbitConfig
@@ -56,20 +55,15 @@ class NodeState:
         return self.pid is not None
 
 
-class LocalRabbitCluster:
-    def __init__(self, config: RabbitConfig, echo=print) -> None:
-        self.config = config
-        self.echo = echo
+class LocalRabbitCluster(LocalNodes):
+    error = RabbitError
+    kind = "RabbitMQ"
+    down_command = "kafkalab rabbitmq down"
+    config: RabbitConfig
 
     # ---- folders and secrets -------------------------------------------------------
-    def node_dir(self, node_id: int) -> Path:
-        return self.config.run_dir / f"node-{node_id}"
-
     def log_path(self, node_id: int) -> Path:
         return self.node_dir(node_id) / "log" / f"{self.config.node_name(node_id)}.log"
-
-    def _pid_file(self, node_id: int) -> Path:
-        return self.node_dir(node_id) / "pid"
 
     def credentials(self) -> tuple[str, str]:
         """(user, password) that `up` generated; a one-line error before the first `up`."""
@@ -101,14 +95,9 @@ class LocalRabbitCluster:
             self.config.credentials_file.chmod(0o600)
 
     # ---- state ---------------------------------------------------------------------
-    def node_pid(self, node_id: int) -> int | None:
-        """The pid of this node's Erlang VM if it is alive (its environment names the node)."""
-        try:
-            pid = int(self._pid_file(node_id).read_text().strip())
-            env = psutil.Process(pid).environ()
-        except (FileNotFoundError, ValueError, psutil.Error):
-            return None
-        return pid if env.get("RABBITMQ_NODENAME") == self.config.node_name(node_id) else None
+    def _is_node(self, proc: psutil.Process, node_id: int) -> bool:
+        """An Erlang VM whose environment names this node."""
+        return proc.environ().get("RABBITMQ_NODENAME") == self.config.node_name(node_id)
 
     def nodes(self) -> list[NodeState]:
         c = self.config
@@ -158,28 +147,12 @@ class LocalRabbitCluster:
 
     def stop_node(self, node_id: int, kill: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop one node: SIGTERM (an orderly shutdown) by default, SIGKILL with kill=True."""
-        self._check_node_id(node_id)
-        pid = self.node_pid(node_id)
-        if pid is None:
-            self.echo(f"node {node_id} is not running")
-            return
-        signal_and_wait([pid], signal.SIGKILL if kill else signal.SIGTERM, timeout_s, self.echo)
-        self._pid_file(node_id).unlink(missing_ok=True)
+        self._stop_one(node_id, kill, timeout_s)
 
     def down(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop every node, then the cluster's own epmd."""
-        pids = [n.pid for n in self.nodes() if n.pid is not None]
-        signal_and_wait(pids, signal.SIGTERM, timeout_s, self.echo)
-        for node_id in self.config.node_ids:
-            self._pid_file(node_id).unlink(missing_ok=True)
+        self._stop_all(self.running_pids(), timeout_s)
         subprocess.run(["epmd", "-kill"], env=self._env(1), capture_output=True, check=False, timeout=30)
-        self.echo(f"stopped {len(pids)} RabbitMQ node(s)" if pids else "no RabbitMQ node was running")
-
-    def wipe(self) -> None:
-        """Delete data, logs, cookie and credentials (the cluster must be down)."""
-        if any(n.running for n in self.nodes()):
-            raise RabbitError("refusing to wipe a running cluster; run `kafkalab rabbitmq down` first")
-        shutil.rmtree(self.config.run_dir, ignore_errors=True)
 
     def wait_ready(self, timeout_s: float) -> None:
         """Until every running node is in the cluster and has opened its AMQP and HTTP ports
@@ -202,10 +175,6 @@ class LocalRabbitCluster:
     def _ports(self, node_id: int) -> tuple[int, ...]:
         c = self.config
         return c.amqp_port(node_id), c.dist_port(node_id), c.management_port(node_id)
-
-    def _check_node_id(self, node_id: int) -> None:
-        if node_id not in self.config.node_ids:
-            raise RabbitError(f"there is no node {node_id}; nodes are {list(self.config.node_ids)}")
 
     def _env(self, node_id: int) -> dict[str, str]:
         c, node_dir = self.config, self.node_dir(node_id)

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import csv
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 from kafkalab.config import LabConfig
 from kafkalab.core import serde
-from kafkalab.core.models import BookFeatures, Candle, InvalidMessage, Record, Trade, now_us
-from kafkalab.core.streams import BOOK_FEATURES, CANDLES, TRADES
+from kafkalab.core.models import InvalidMessage, Record, now_us
 from kafkalab.runtime.loop import Component
 from kafkalab.runtime.params import ComponentParams
-from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV,
-                                    TRADES_COLUMNS, TRADES_CSV, CsvAppender, exclusive_writer, record_row)
+from kafkalab.core import csvstore
+from kafkalab.core.csvstore import CsvAppender, SinkTarget, exclusive_writer, record_row, trades_target
 from kafkalab.transports.rabbitmq.clients import ConnectionLost, Delivery, PublishRefused, Session
 from kafkalab.transports.rabbitmq.deadletters import dead_letter
 from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES
@@ -34,23 +32,10 @@ TRANSPORT = "rabbitmq"
 FLUSH_TIMEOUT_S = 30.0
 
 
-@dataclass(frozen=True)
-class Target:
-    stream: str
-    path: Path
-    record_type: type[Record]
-    columns: tuple[str, ...]
-    key_fields: tuple[str, ...]
-
-    def key(self, record: Record) -> tuple[str, ...]:
-        """As text, the way the key reads back from the file."""
-        return tuple(str(getattr(record, f)) for f in self.key_fields)
-
-
 class KeyedCsv:
     """One CSV file (repaired and headed by the core's appender) and the keys it holds."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: SinkTarget) -> None:
         self.target = target
         self.appender = CsvAppender(target.path, target.columns)
         with target.path.open(newline="") as f:
@@ -69,7 +54,7 @@ class RabbitCsvSink(Component):
     counter_names = ("received", "written", "duplicates", "dead_lettered", "reconnects")
     message_counter = "written"
 
-    def __init__(self, config: LabConfig, params: ComponentParams, urls, targets: list[Target]) -> None:
+    def __init__(self, config: LabConfig, params: ComponentParams, urls, targets: list[SinkTarget]) -> None:
         super().__init__()
         self.urls, self.params = tuple(urls), params
         self.targets = {t.stream: t for t in targets}
@@ -121,7 +106,7 @@ class RabbitCsvSink(Component):
             except InvalidMessage as exc:
                 self._dead_letter(delivery, str(exc))
                 continue
-            key = target.key(record)
+            key = target.key_text(record)
             if key in self.files[stream].keys:
                 self.counters.add("duplicates")
                 continue
@@ -140,14 +125,17 @@ class RabbitCsvSink(Component):
         self.counters.add("dead_lettered")
 
 
-def trades_targets(data_dir: Path) -> list[Target]:
-    return [Target(TRADES, data_dir / TRADES_CSV, Trade, TRADES_COLUMNS, ("symbol", "trade_id"))]
+# A redelivery (an ack lost with its connection) brings a record the file may already hold.
+TRADE_KEY = ("symbol", "trade_id")
+WINDOW_KEY = ("symbol", "window_start_us")
 
 
-def candles_targets(data_dir: Path) -> list[Target]:
-    return [Target(CANDLES, data_dir / CANDLES_CSV, Candle, CANDLES_COLUMNS, ("symbol", "window_start_us")),
-            Target(BOOK_FEATURES, data_dir / BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS,
-                   ("symbol", "window_start_us"))]
+def trades_targets(data_dir: Path) -> list[SinkTarget]:
+    return [trades_target(data_dir, key_fields=TRADE_KEY)]
+
+
+def candles_targets(data_dir: Path) -> list[SinkTarget]:
+    return list(csvstore.candles_targets(data_dir, key_fields=WINDOW_KEY))
 
 
 class TradesSink(RabbitCsvSink):

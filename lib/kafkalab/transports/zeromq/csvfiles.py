@@ -10,7 +10,6 @@ to interpret and are skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -19,17 +18,6 @@ from kafkalab.core.models import Record
 
 TRANSPORT = "zeromq"
 SYNC_EVERY_S = 1.0  # how often a busy sink asks for a background fsync
-
-
-@dataclass(frozen=True)
-class SinkFile:
-    """One stream written to one CSV file."""
-
-    stream: str
-    path: Path
-    record_type: type[Record]
-    columns: tuple[str, ...]
-    counter: str  # the per-file row counter name
 
 
 def split_position(position: str) -> tuple[str, int]:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 from kafkalab.config import LabConfig
-from kafkalab.core.models import BookFeatures, Candle, Trade, now_us
+from kafkalab.core.models import now_us
 from kafkalab.runtime.loop import Component
-from kafkalab.core.csvstore import (BOOK_FEATURES_COLUMNS, BOOK_FEATURES_CSV, CANDLES_COLUMNS, CANDLES_CSV,
-                                    TRADES_COLUMNS, TRADES_CSV, BackgroundSync, exclusive_writer, require_writable_dir)
-from kafkalab.core.streams import BOOK_FEATURES, CANDLES, TRADES
+from kafkalab.core.csvstore import (BackgroundSync, SinkTarget, candles_targets, exclusive_writer, require_writable_dir,
+                                    trades_target)
 from kafkalab.transports.zeromq import sockets
 from kafkalab.transports.zeromq.addresses import ZmqSettings, settings_of
-from kafkalab.transports.zeromq.csvfiles import SYNC_EVERY_S, PositionedCsv, SinkFile
+from kafkalab.transports.zeromq.csvfiles import SYNC_EVERY_S, PositionedCsv
 from kafkalab.transports.zeromq.inbox import COUNTERS, Inbox
 from kafkalab.transports.zeromq.stats import append_stats
 from kafkalab.transports.zeromq.streams import receive_batch
@@ -30,20 +28,10 @@ POLL_TIMEOUT_S = 0.1
 MAX_BATCH = 5000
 
 
-def trades_targets(data_dir: Path) -> tuple[SinkFile, ...]:
-    return (SinkFile(TRADES, data_dir / TRADES_CSV, Trade, TRADES_COLUMNS, "trades_rows"),)
-
-
-def candles_targets(data_dir: Path) -> tuple[SinkFile, ...]:
-    return (SinkFile(CANDLES, data_dir / CANDLES_CSV, Candle, CANDLES_COLUMNS, "candle_rows"),
-            SinkFile(BOOK_FEATURES, data_dir / BOOK_FEATURES_CSV, BookFeatures, BOOK_FEATURES_COLUMNS,
-                      "book_feature_rows"))
-
-
 class ZmqCsvSink(Component):
     message_counter = "received"
 
-    def __init__(self, config: LabConfig, name: str, targets: tuple[SinkFile, ...], *,
+    def __init__(self, config: LabConfig, name: str, targets: tuple[SinkTarget, ...], *,
                  zmq_settings: ZmqSettings | None = None, max_batch: int = MAX_BATCH) -> None:
         self.name = name
         self.counter_names = (*COUNTERS, "written", *(t.counter for t in targets))
@@ -110,7 +98,7 @@ class ZmqCsvSink(Component):
 
 
 def trades_sink(config: LabConfig, **kwargs) -> ZmqCsvSink:
-    return ZmqCsvSink(config, "trades-sink", trades_targets(config.data_dir), **kwargs)
+    return ZmqCsvSink(config, "trades-sink", (trades_target(config.data_dir),), **kwargs)
 
 
 def candles_sink(config: LabConfig, **kwargs) -> ZmqCsvSink:
