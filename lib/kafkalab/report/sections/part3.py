@@ -8,10 +8,11 @@ from kafkalab.config import LabConfig
 from kafkalab.report import results
 from kafkalab.report.display import show_heading, show_markdown
 from kafkalab.report.markdown import code, md_table
+from kafkalab.report.sections import bonus3
 from kafkalab.report.sections.tables import show_subsections
 
 HEADING = "Part 3: communication patterns"
-BONUS_HEADING = "Bonus 3: orchestration with Kubernetes, and what cloud offers would replace"
+BONUS_HEADING = bonus3.HEADING
 TRANSPORTS = ("kafka", "rabbitmq", "zeromq")
 # The design each transport promises (DESIGN.md); the measured side is in the table below.
 PATTERNS = (
@@ -81,20 +82,6 @@ at the cost of replay and one queue per reader; ZeroMQ suits a lossy, lowest-lat
 price ticker to screens) where a lost tick is replaced by the next, not the archive.""",
 }
 
-BONUS = """\
-**Kubernetes.** The same images can run as Deployments (generators, sinks) and a StatefulSet (the
-processor, whose transactional id would come from its stable pod name), the brokers through an operator
-(Strimzi for Kafka, the RabbitMQ Cluster Operator) that manages KRaft/Raft membership, rolling
-upgrades and persistent volumes; what orchestration adds is restart on failure without our
-supervisor, scaling by replica count (KEDA can scale the processor on consumer lag), placement of
-brokers on separate nodes (anti-affinity), and configuration and secrets in one place.
-**Cloud offers** replace the brokers entirely: Confluent Cloud, Amazon MSK or Azure Event Hubs (Kafka
-protocol) for the log, Amazon MQ or CloudAMQP for RabbitMQ; the application code stays, the
-bootstrap address and authentication (SASL/TLS) change, and the cost model moves from machines to
-throughput and retention.
-"""
-
-
 def show(config: LabConfig, res: results.Results) -> None:
     show_heading(1, HEADING)
     show_markdown("The Part 1 application runs unchanged over three transports (`kafkalab run --transport "
@@ -105,8 +92,7 @@ def show(config: LabConfig, res: results.Results) -> None:
     for question, answer in QUESTIONS.items():
         show_heading(2, question)
         show_markdown(answer)
-    show_heading(2, BONUS_HEADING)
-    show_markdown(BONUS + k8s_note(config))
+    bonus3.show(config)
 
 
 def patterns_table() -> str:
@@ -122,12 +108,3 @@ def _installed(transport: str) -> str:
         return "not in this checkout"
     doc = (module.__doc__ or "").strip().splitlines()
     return doc[0] if doc else code(f"kafkalab.transports.{transport}")
-
-
-def k8s_note(config: LabConfig) -> str:
-    folder = config.project_root / "k8s"
-    manifests = sorted(p.name for p in folder.glob("*.y*ml")) if folder.is_dir() else []
-    if not manifests:
-        return ""
-    return ("\n\nThe manifests are in `k8s/`: " + ", ".join(code(m) for m in manifests)
-            + " (not applied on this machine, which has no Kubernetes cluster).")
