@@ -54,6 +54,20 @@ def guarded(what: str, plot: Callable[[], tuple]) -> None:
     show_figure(fig, caption)
 
 
+def show_diagram(dot_source: str, alt: str, caption: str) -> None:
+    """A Graphviz diagram as inline SVG with its caption; without Graphviz, its DOT source and why."""
+    from IPython.display import SVG
+
+    from kafkalab.report.architecture.diagram import DiagramUnavailable, diagram_svg
+
+    try:
+        display(SVG(data=diagram_svg(dot_source)), alt=alt)
+    except DiagramUnavailable as exc:
+        show_markdown(f"> **Diagram not rendered:** {exc}.\n\n```dot\n{dot_source}\n```")
+        return
+    show_markdown(f"*{caption}*")
+
+
 def show_heading(level: int, text: str) -> None:
     show_markdown(f"{'#' * level} {text}")
 

@@ -23,7 +23,6 @@ matplotlib.use("Agg")  # headless: the report runs under papermill, in CI, witho
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 
 UP_COLOR = "#2a9d8f"

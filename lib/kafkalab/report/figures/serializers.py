@@ -16,11 +16,6 @@ def _codec_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.dropna(subset=["bytes_per_msg"])
 
 
-def format_order(formats) -> list[str]:
-    known = [f for f in FORMAT_COLORS if f in set(formats)]
-    return known + sorted(set(formats) - set(known))
-
-
 def plot_serializer_sizes(frame: pd.DataFrame) -> Figure:
     codec = _codec_rows(frame)
     table = codec.pivot_table(index="message_type", columns="format", values="bytes_per_msg", aggfunc="mean")

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from kafkalab.config import LabConfig
-from kafkalab.report.display import display, show_heading, show_markdown
+from kafkalab.report.display import show_diagram, show_heading, show_markdown
 from kafkalab.report.markdown import code, md_table
 
 HEADING = "Bonus 3: orchestration with Kubernetes, and what cloud offers would replace"
@@ -59,18 +59,10 @@ def generated_files_table(root: Path) -> str:
 
 
 def show_deployment_diagram(root: Path) -> None:
-    from IPython.display import SVG
-
     from kafkalab.deploy.diagram import deployment_dot
-    from kafkalab.report.architecture.diagram import DiagramUnavailable, diagram_svg
 
-    source = deployment_dot(root)
-    try:
-        display(SVG(data=diagram_svg(source)), alt=DIAGRAM_ALT)
-    except DiagramUnavailable as exc:
-        show_markdown(f"> **Diagram not rendered:** {exc}.\n\n```dot\n{source}\n```")
-        return
-    show_markdown("*Deployment diagram of `kubectl apply -k k8s/overlays/local`, drawn from the generated manifests: "
-                  "cylinders are the Strimzi `KafkaTopic`s, boxes the workloads with their kind and replicas (the "
-                  "processor's range is KEDA's, bounded by the partition count), folders the sinks' volumes; dashed "
-                  "edges are dead letters, dotted ones what the operators manage.*")
+    show_diagram(deployment_dot(root), DIAGRAM_ALT,
+                 "Deployment diagram of `kubectl apply -k k8s/overlays/local`, drawn from the generated manifests: "
+                 "cylinders are the Strimzi `KafkaTopic`s, boxes the workloads with their kind and replicas (the "
+                 "processor's range is KEDA's, bounded by the partition count), folders the sinks' volumes; dashed "
+                 "edges are dead letters, dotted ones what the operators manage.")

@@ -13,7 +13,7 @@ import pandas as pd
 from kafkalab.config import LabConfig
 from kafkalab.report import results, runs
 from kafkalab.report.architecture import components, diagram, interfaces, settings
-from kafkalab.report.display import display, guarded, show_heading, show_markdown, show_missing
+from kafkalab.report.display import guarded, show_diagram, show_heading, show_markdown, show_missing
 from kafkalab.report.figures import pipeline as figures
 from kafkalab.report.markdown import code, md_table
 
@@ -164,18 +164,11 @@ def show(config: LabConfig, res: results.Results) -> None:
 
 
 def show_component_diagram(config: LabConfig) -> None:
-    from IPython.display import SVG
-
-    source = diagram.component_diagram_dot(config)
-    try:
-        display(SVG(data=diagram.diagram_svg(source)), alt=DIAGRAM_ALT)
-    except diagram.DiagramUnavailable as exc:
-        show_markdown(f"> **Diagram not rendered:** {exc}.\n\n```dot\n{source}\n```")
-        return
-    show_markdown("*Component diagram, generated from the code (Graphviz DOT): yellow boxes are processes "
-                  "(one papermill notebook each), cylinders are topics with their settings, green notes are "
-                  "files. Arrows are data flows labelled with the message type (and, into Kafka, the key and "
-                  "acks); no arrow crosses another.*")
+    show_diagram(diagram.component_diagram_dot(config), DIAGRAM_ALT,
+                 "Component diagram, generated from the code (Graphviz DOT): yellow boxes are processes "
+                 "(one papermill notebook each), cylinders are topics with their settings, green notes are "
+                 "files. Arrows are data flows labelled with the message type (and, into Kafka, the key and "
+                 "acks); no arrow crosses another.")
 
 
 def _missing_data(what: str) -> None:

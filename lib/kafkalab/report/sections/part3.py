@@ -6,7 +6,8 @@ import importlib
 
 from kafkalab.config import LabConfig
 from kafkalab.report import results
-from kafkalab.report.display import show_heading, show_markdown
+from kafkalab.report.architecture.rabbitmq_diagram import topology_dot
+from kafkalab.report.display import show_diagram, show_heading, show_markdown
 from kafkalab.report.markdown import code, md_table
 from kafkalab.report.sections import bonus3
 from kafkalab.report.sections.tables import show_subsections
@@ -14,6 +15,16 @@ from kafkalab.report.sections.tables import show_subsections
 HEADING = "Part 3: communication patterns"
 BONUS_HEADING = bonus3.HEADING
 TRANSPORTS = ("kafka", "rabbitmq", "zeromq")
+RABBITMQ_HEADING = "The RabbitMQ topology"
+RABBITMQ_ALT = ("RabbitMQ topology, top to bottom: the generators publish to the lab.feeds topic exchange, which "
+                "routes trades to the trades sink's queue and, through a consistent-hash exchange, trades and "
+                "order books to two processor shard queues; the processor publishes candles and book features "
+                "back to lab.feeds, which routes them to the candles sink's queue")
+RABBITMQ_CAPTION = ("RabbitMQ topology, generated from `kafkalab.transports.rabbitmq.topology` (Graphviz DOT): "
+                    "yellow boxes are components, striped boxes exchanges (type and arguments), rounded boxes "
+                    "quorum queues; edge labels are routing or binding keys. The broker pushes to consumers, who "
+                    "ack each message once its output is confirmed or on disk. A symbol's records all hash to one "
+                    "shard queue, whose single active consumer keeps them in order.")
 # The design each transport promises (DESIGN.md); the measured side is in the table below.
 PATTERNS = (
     ("kafka", "publish/subscribe over a partitioned, replicated log; consumers pull and can replay",
@@ -88,6 +99,8 @@ def show(config: LabConfig, res: results.Results) -> None:
                   "kafka|rabbitmq|zeromq`, the notebooks' `transport` parameter, `KAFKALAB_TRANSPORT`). "
                   "They share data, not code: message types, payload and headers, stream names and the CSV "
                   "schema; each transport writes its own small components.\n\n" + patterns_table())
+    show_heading(2, RABBITMQ_HEADING)
+    show_diagram(topology_dot(), RABBITMQ_ALT, RABBITMQ_CAPTION)
     show_subsections("part3", res)
     for question, answer in QUESTIONS.items():
         show_heading(2, question)
