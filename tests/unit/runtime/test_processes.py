@@ -6,8 +6,9 @@ import sys
 import time
 
 import psutil
+import pytest
 
-from kafkalab.runtime.processes import signal_and_wait
+from kafkalab.runtime.processes import LocalNodes, signal_and_wait
 
 OBEYS = "import time; time.sleep(60)"
 IGNORES = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
@@ -34,3 +35,61 @@ def test_without_a_grace_a_node_that_stops_is_not_killed():
     proc, said = _start(OBEYS), []
     signal_and_wait([proc.pid], signal.SIGTERM, 10.0, said.append)
     assert not psutil.pid_exists(proc.pid) and said == []
+
+
+# ---- the node bookkeeping both local clusters share ---------------------------------------------
+
+class _Config:
+    def __init__(self, run_dir, node_ids=(1, 2)):
+        self.run_dir, self.node_ids = run_dir, node_ids
+
+
+class _Nodes(LocalNodes):
+    """Nodes are python processes whose command line names their node folder."""
+
+    error = ValueError
+    kind = "test"
+    down_command = "test down"
+
+    def _is_node(self, proc, node_id):
+        return str(self.node_dir(node_id)) in " ".join(proc.cmdline())
+
+    def start(self, node_id):
+        self.node_dir(node_id).mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen([sys.executable, "-c", OBEYS, str(self.node_dir(node_id))])
+        self._pid_file(node_id).write_text(f"{proc.pid}\n")
+        return proc
+
+
+def test_a_node_is_known_by_its_pid_file_and_its_own_process_only(tmp_path):
+    said = []
+    nodes = _Nodes(_Config(tmp_path), echo=said.append)
+    proc = nodes.start(1)
+    assert nodes.node_pid(1) == proc.pid and nodes.running_pids() == [proc.pid]
+    stranger = _start(OBEYS)  # a reused pid: alive, but not node 2
+    nodes.node_dir(2).mkdir()
+    nodes._pid_file(2).write_text(f"{stranger.pid}\n")
+    assert nodes.node_pid(2) is None
+    with pytest.raises(ValueError, match="refusing to wipe a running cluster; run `test down` first"):
+        nodes.wipe()
+    nodes._stop_one(1, kill=True, timeout_s=10.0)
+    assert not psutil.pid_exists(proc.pid) and not nodes._pid_file(1).exists()
+    nodes._stop_one(1, kill=False, timeout_s=10.0)
+    assert said == ["node 1 is not running"]
+    with pytest.raises(ValueError, match=r"there is no node 3; nodes are \[1, 2\]"):
+        nodes._stop_one(3, kill=False, timeout_s=1.0)
+    stranger.kill()
+    stranger.wait()
+    nodes.wipe()
+    assert not tmp_path.exists()
+
+
+def test_stopping_all_says_how_many_and_forgets_every_pid_file(tmp_path):
+    said = []
+    nodes = _Nodes(_Config(tmp_path), echo=said.append)
+    procs = [nodes.start(1), nodes.start(2)]
+    nodes._stop_all(nodes.running_pids(), timeout_s=10.0)
+    assert not any(psutil.pid_exists(p.pid) for p in procs)
+    assert not any(nodes._pid_file(n).exists() for n in (1, 2))
+    nodes._stop_all([], timeout_s=1.0)
+    assert said == ["stopped 2 test node(s)", "no test node was running"]

@@ -133,7 +133,7 @@ class LocalCluster(LocalNodes):
 
     def down(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop every node this run folder started, and any stray JVM pointing at it."""
-        pids = [n.pid for n in self.nodes() if n.pid is not None]
+        pids = self.running_pids()
         pids += [p for p in self._stray_jvms() if p not in pids]
         self._stop_all(pids, timeout_s, last_one_grace_s=LAST_NODE_GRACE_S)
 
