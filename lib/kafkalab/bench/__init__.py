@@ -31,6 +31,7 @@ EXPERIMENTS: dict[str, str] = {
     "profile": "profile",  # every component under cProfile and py-spy (results/profiles/)
     "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
     "decode": "decode",  # the consumers' decode hot path: fast vs reference, no broker
+    "batching": "batching",  # the processor's records per transaction, before and after (Bonus 4)
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
 OWN_CLUSTER = frozenset({"replication", "reliability"})
@@ -39,7 +40,7 @@ NO_CLUSTER = frozenset({"decode"})
 # What the report shows, in the order it is measured: each experiment's --quick grid.
 # Transports (Part 3) are measured where their benchmark is registered.
 REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
-                               "pipeline", "replication", "transports", "profile", "decode")
+                               "pipeline", "replication", "transports", "profile", "decode", "batching")
 REPORT_SET_NAME = "report-set"
 
 

@@ -52,6 +52,7 @@ import psutil
 from tqdm import tqdm
 
 from kafkalab.transports.kafka.clients import require_reachable
+from kafkalab.transports.kafka.processor import BATCH_SIZE
 from kafkalab.config import LabConfig
 from kafkalab.errors import LabError
 from kafkalab.bench.common import append_rows
@@ -73,7 +74,8 @@ START_TIMEOUT_S = 60.0
 
 # ---- the worker process ----------------------------------------------------------------------
 
-def _worker(config: LabConfig, topics, group_id: str, instance: int, consumed, stop, results) -> None:
+def _worker(config: LabConfig, topics, group_id: str, instance: int, consumed, stop, results,
+            batch_size: int) -> None:
     """One processor instance: run until `stop` is set; report counters and times."""
     import contextlib
     import io
@@ -96,7 +98,8 @@ def _worker(config: LabConfig, topics, group_id: str, instance: int, consumed, s
                 with consumed.get_lock():
                     consumed.value = after
 
-    processor = TimedProcessor(config, group_id=group_id, instance=str(instance), topics=topics)
+    processor = TimedProcessor(config, group_id=group_id, instance=str(instance), topics=topics,
+                               batch_size=batch_size)
     threading.Thread(target=lambda: (stop.wait(), processor.stop()), daemon=True).start()
     error = ""
     counters: dict[str, int] = {}
@@ -145,20 +148,28 @@ def wait_for_group(bootstrap: str, group: str, instances: int, procs, timeout_s:
 
 
 def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog: Backlog,
-             progress) -> tuple[dict[str, object], list[dict[str, object]]]:
+             progress, batch_size: int = BATCH_SIZE,
+             prefill: bool = False) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """Drain `backlog` with `instances` processors. By default the backlog is written once the group
+    is stable (no join time in the figure, but the writer then runs beside the instances and can
+    bound the rate); prefill=True writes it before they start: the instances' own drain rate."""
     ctx = mp.get_context("spawn")  # a clean interpreter per instance: no inherited Kafka clients
     cell = f"p{partitions}-i{instances}"
     group = f"bench-scaling-{uuid.uuid4().hex[:8]}"
     expected = len(backlog.values)
     counters = [ctx.Value("q", 0) for _ in range(instances)]
     stop, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(config, topics, group, i, counters[i], stop, results), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(config, topics, group, i, counters[i], stop, results, batch_size),
+                         daemon=True)
              for i in range(instances)]
     timeline: list[dict[str, object]] = []
     reports: list[dict] = []
     lag_max = 0
     brokers = broker_pids(config.bootstrap_servers)
     try:
+        if prefill:
+            progress.set_postfix_str(f"{cell}: writing {expected} trades")
+            fill_topic(config.bootstrap_servers, topics.trades, backlog.values, backlog.keys, headers=backlog.headers)
         progress.set_postfix_str(f"{cell}: starting {instances} instance(s)")
         for p in procs:
             p.start()
@@ -167,9 +178,10 @@ def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog
         broker_before, worker_before = _cpu_s(brokers), _cpu_s(workers)
         with LoadProbe() as probe:
             started = time.monotonic()
-            progress.set_postfix_str(f"{cell}: writing {expected} trades")
-            fill_topic(config.bootstrap_servers, topics.trades, backlog.values, backlog.keys,
-                       headers=backlog.headers)
+            if not prefill:
+                progress.set_postfix_str(f"{cell}: writing {expected} trades")
+                fill_topic(config.bootstrap_servers, topics.trades, backlog.values, backlog.keys,
+                           headers=backlog.headers)
             deadline = started + WORKER_MAX_S
             while time.monotonic() < deadline:
                 done = sum(c.value for c in counters)
@@ -193,7 +205,8 @@ def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
-    return _summary(cell, partitions, instances, backlog, reports, lag_max, worker_cpu, broker_cpu, probe), timeline
+    row = _summary(cell, partitions, instances, backlog, reports, lag_max, worker_cpu, broker_cpu, probe)
+    return {**row, "batch_size": batch_size, "prefilled": prefill}, timeline
 
 
 def _summary(cell: str, partitions: int, instances: int, backlog: Backlog, reports: list[dict],
@@ -220,7 +233,7 @@ def _summary(cell: str, partitions: int, instances: int, backlog: Backlog, repor
     }
 
 
-def _topics_for(config: LabConfig, stack: ExitStack, partitions: int):
+def topics_for(config: LabConfig, stack: ExitStack, partitions: int):
     from kafkalab.transports.kafka.processor import Topics
 
     bootstrap = config.bootstrap_servers
@@ -242,7 +255,7 @@ def run(config: LabConfig, quick: bool = False) -> int:
     with tqdm(total=len(cells), desc="scaling", unit="cell") as progress:
         for partitions, instances in cells:
             with ExitStack() as stack:  # fresh topics per cell, deleted after it
-                topics = _topics_for(config, stack, partitions)
+                topics = topics_for(config, stack, partitions)
                 row, samples = run_cell(config, topics, partitions, instances, backlog, progress)
             if row["records"] < len(backlog.values) and not row["errors"]:
                 row["errors"] = 1

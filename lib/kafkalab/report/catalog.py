@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from kafkalab.report.figures import (clients, deepdives, load, profiles, reliability, replication, scaling, serializers,
-                                     transports)
+from kafkalab.report.figures import (batching, clients, deepdives, load, profiles, reliability, replication, scaling,
+                                     serializers, transports)
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,13 @@ TABLES: tuple[BenchTable, ...] = (
         Plot("transport latency", transports.plot_transport_latency, transports.caption_transport_latency))),
 )
 
-# Shown by the Part 4 section itself (sections.part4.show_decode), not by show_subsections.
-DECODE = BenchTable("decode", "decode", "part4", "Bonus 4: a bottleneck, and how to mitigate it")
-BY_NAME: dict[str, BenchTable] = {t.name: t for t in (*TABLES, DECODE)}
+# Shown by the Part 4 section itself (sections.part4's Bonus 4), not by show_subsections.
+BONUS4_HEADING = "Bonus 4: a bottleneck, and how to mitigate it"
+DECODE = BenchTable("decode", "decode", "part4", BONUS4_HEADING)
+BATCHING = BenchTable("batching", "batching", "part4", BONUS4_HEADING, (
+    Plot("records per transaction", batching.plot_batching, batching.caption_batching),))
+BATCHING_TIMELINE = BenchTable("batching_timeline", "batching", "part4", BONUS4_HEADING)
+BY_NAME: dict[str, BenchTable] = {t.name: t for t in (*TABLES, DECODE, BATCHING, BATCHING_TIMELINE)}
 # Experiments too long for `make run`'s bounded set (kafkalab.bench.REPORT_SET), and why.
 NOT_IN_MAKE_RUN: dict[str, str] = {
     "reliability": "a private cluster and five pipeline runs through broker and network faults, about 7 min on our two-core machine",

@@ -1,4 +1,4 @@
-"""The benchmark experiments producer, consumer, scaling, replication and deepdives, run --quick.
+"""The benchmark experiments producer, consumer, scaling, batching, replication and deepdives, run --quick.
 
 Each writes into a temporary results folder on the real cluster of the session (the
 replication experiment starts a private cluster of its own: it kills a broker). The checks
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.bench import consumer, deepdives, explain, producer, replication, scaling
+from kafkalab.bench import batching, consumer, deepdives, explain, producer, replication, scaling
 
 pytestmark = pytest.mark.slow
 
@@ -94,6 +94,22 @@ def test_scaling_quick(lab):
     assert set(timeline["cell"]) == set(rows["cell"])
     assert (timeline.groupby("cell")["lag"].min() == 0).all()
     assert explained("scaling", rows)
+
+
+@pytest.mark.timeout(300)
+def test_batching_quick_drains_the_same_backlog_into_the_same_candles_at_both_step_sizes(lab):
+    batching.run(lab, quick=True)
+    rows = table(lab, "batching")
+    has_columns(rows, *COMMON, *FIGURES, "variant", "batch_size", "repeat", "transactions", "prefilled")
+    assert list(zip(rows["variant"], rows["batch_size"])) == list(batching.VARIANTS) * batching.QUICK_REPEATS
+    assert (rows["records"] == batching.QUICK_RECORDS).all() and (rows["errors"] == 0).all()
+    assert rows["prefilled"].all()
+    # the same windows closed either way; the bigger step needs fewer transactions for them
+    assert rows["candles"].nunique() == 1 and rows["candles"].iloc[0] > 0
+    before, after = (rows[rows["variant"] == v].iloc[0] for v in ("before", "after"))
+    assert after["transactions"] < before["transactions"]
+    timeline = table(lab, "batching_timeline")
+    assert set(timeline["variant"]) == {"before", "after"} and (timeline.groupby("variant")["lag"].min() == 0).all()
 
 
 @pytest.mark.timeout(480)

@@ -57,6 +57,10 @@ from kafkalab.transports.kafka.topics import BOOK_FEATURES, CANDLES, DEAD_LETTER
 
 META_VERSION = "v1"
 MAX_REJOINS = 5  # fatal consumer errors (a fenced static member) recovered from per run
+# Records consumed per step at most, so per transaction: a transaction's round trips cost the same
+# for 10 records or 10,000, so a bigger step drains a backlog faster; at low rates a step ends at
+# poll_timeout_s with what arrived, so latency does not depend on it.
+BATCH_SIZE = 20_000  # bench batching: 1,000 before
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class MarketProcessor(Component):
 
     def __init__(self, config: LabConfig, *, group_id: str = "market-processor", instance: str = "0",
                  topics: Topics = Topics(), allowed_lateness_ms: int = 500, idle_timeout_ms: int = 2000,
-                 max_event_ahead_s: float = 5.0, batch_size: int = 1000, poll_timeout_s: float = 0.1) -> None:
+                 max_event_ahead_s: float = 5.0, batch_size: int = BATCH_SIZE, poll_timeout_s: float = 0.1) -> None:
         super().__init__()
         self.config = config
         self.group_id = group_id
