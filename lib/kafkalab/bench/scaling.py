@@ -166,10 +166,14 @@ def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog
     reports: list[dict] = []
     lag_max = 0
     brokers = broker_pids(config.bootstrap_servers)
+
+    def write_backlog() -> None:
+        progress.set_postfix_str(f"{cell}: writing {expected} trades")
+        fill_topic(config.bootstrap_servers, topics.trades, backlog.values, backlog.keys, headers=backlog.headers)
+
     try:
         if prefill:
-            progress.set_postfix_str(f"{cell}: writing {expected} trades")
-            fill_topic(config.bootstrap_servers, topics.trades, backlog.values, backlog.keys, headers=backlog.headers)
+            write_backlog()
         progress.set_postfix_str(f"{cell}: starting {instances} instance(s)")
         for p in procs:
             p.start()
@@ -179,9 +183,7 @@ def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog
         with LoadProbe() as probe:
             started = time.monotonic()
             if not prefill:
-                progress.set_postfix_str(f"{cell}: writing {expected} trades")
-                fill_topic(config.bootstrap_servers, topics.trades, backlog.values, backlog.keys,
-                           headers=backlog.headers)
+                write_backlog()
             deadline = started + WORKER_MAX_S
             while time.monotonic() < deadline:
                 done = sum(c.value for c in counters)
