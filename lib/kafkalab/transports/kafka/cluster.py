@@ -174,7 +174,9 @@ class LocalCluster(LocalNodes):
             "controller.quorum.voters": voters,
             # 127.0.0.1 only: the lab is not exposed to the network.
             "listeners": f"PLAINTEXT://127.0.0.1:{c.broker_port(node_id)},CONTROLLER://127.0.0.1:{c.controller_port(node_id)}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.broker_port(node_id)}",
+            # advertised_port: a proxy's when the node sits behind one (the added-latency fault);
+            # peers use it too, inter-broker traffic shares the PLAINTEXT listener.
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.advertised_port(node_id)}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
