@@ -127,6 +127,10 @@ class LocalCluster(LocalNodes):
         if wait:
             self.wait_ready(self.config.start_timeout_s)
 
+    def elect_preferred_leaders(self) -> None:
+        """Leadership back on the preferred replicas (after a node restarted under a running cluster)."""
+        self._elect_preferred_leaders(require_java(), ensure_fetched(self.config, echo=self.echo))
+
     def stop_broker(self, node_id: int, kill: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop one node: SIGTERM (controlled shutdown) by default, SIGKILL with kill=True."""
         self._stop_one(node_id, kill, timeout_s)
