@@ -27,6 +27,7 @@ ENV_KAFKA_CACHE = "KAFKALAB_KAFKA_CACHE"
 ENV_BROKER_HEAP_MB = "KAFKALAB_BROKER_HEAP_MB"
 ENV_BROKER_GC = "KAFKALAB_BROKER_GC"
 ENV_START_TIMEOUT_S = "KAFKALAB_START_TIMEOUT_S"
+ENV_TOXIPROXY = "KAFKALAB_TOXIPROXY"  # the toxiproxy-server binary (the added-latency fault)
 ENV_HOME = "KAFKALAB_HOME"
 ENV_TRANSPORT = "KAFKALAB_TRANSPORT"
 # Set by the runner for the components it starts: "<pid>:<process start time>" of the runner.
@@ -49,6 +50,7 @@ ENV_VARS = (
     ENV_BROKER_HEAP_MB,
     ENV_BROKER_GC,
     ENV_START_TIMEOUT_S,
+    ENV_TOXIPROXY,
     ENV_HOME,
     ENV_TRANSPORT,
     *ENV_RABBITMQ,
@@ -58,6 +60,7 @@ ENV_VARS = (
 )
 
 DEFAULT_BASE_PORT = 9092
+TOXIPROXY_VERSION = "v2.5.0"  # built by `go install` into .cache/toxiproxy/<version>/ (.ci/run)
 BROKER_GCS = ("g1", "zgc")  # the brokers' garbage collector (see cluster.GC_OPTIONS)
 DEFAULT_BROKER_GC = "g1"
 # The communication patterns the application runs over (kafkalab.pipeline.plan finds each one's code).
@@ -89,10 +92,18 @@ class ClusterConfig:
     heap_mb: int = 512
     broker_gc: str = DEFAULT_BROKER_GC
     start_timeout_s: float = 90.0
+    # (node id, port) pairs: the node still listens on broker_port(n) but tells clients and
+    # peers to come through this port (a proxy that forwards to it). Pairs keep the config hashable.
+    advertised_ports: tuple[tuple[int, int], ...] = ()
+    toxiproxy: Path | None = None  # the toxiproxy-server binary; None: not configured
 
     def broker_port(self, node_id: int) -> int:
         """Client port of node 1..n: 9092, 9094, 9096 by default."""
         return self.base_port + 2 * (node_id - 1)
+
+    def advertised_port(self, node_id: int) -> int:
+        """The port clients and peers reach node 1..n on: its own, or its proxy's."""
+        return dict(self.advertised_ports).get(node_id, self.broker_port(node_id))
 
     def controller_port(self, node_id: int) -> int:
         return self.broker_port(node_id) + 1
@@ -103,7 +114,8 @@ class ClusterConfig:
 
     @property
     def bootstrap_servers(self) -> str:
-        return ",".join(f"127.0.0.1:{self.broker_port(n)}" for n in self.node_ids)
+        # Through a node's proxy too: a bootstrap connection straight to it would bypass the proxy.
+        return ",".join(f"127.0.0.1:{self.advertised_port(n)}" for n in self.node_ids)
 
 
 @dataclass(frozen=True)
@@ -255,6 +267,7 @@ def load(env: Mapping[str, str] | None = None, **overrides) -> LabConfig:
         heap_mb=_int(env, ENV_BROKER_HEAP_MB, 512, 256, 8192),
         broker_gc=_choice(env, ENV_BROKER_GC, DEFAULT_BROKER_GC, BROKER_GCS),
         start_timeout_s=_float(env, ENV_START_TIMEOUT_S, 90.0),
+        toxiproxy=_path(env, ENV_TOXIPROXY, root / ".cache" / "toxiproxy" / TOXIPROXY_VERSION / "server"),
     )
     raw_bootstrap = env.get(ENV_BOOTSTRAP, "").strip()
     bootstrap = parse_bootstrap(raw_bootstrap) if raw_bootstrap else cluster.bootstrap_servers

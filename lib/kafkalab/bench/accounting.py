@@ -113,6 +113,7 @@ class AckWatch:
         self._offset = 0
         self._columns: list[str] | None = None
         self.events: list[tuple[float, int]] = []  # (monotonic time seen, partition)
+        self.latencies: list[tuple[float, int, float]] = []  # (time seen, partition, produce-to-ack ms)
 
     def poll(self) -> None:
         try:
@@ -131,7 +132,16 @@ class AckWatch:
             if self._columns is None:
                 self._columns = fields
                 continue
-            self.events.append((now, int(fields[self._columns.index("position")].split(":")[0])))
+            partition = int(fields[self._columns.index("position")].split(":")[0])
+            self.events.append((now, partition))
+            if "acked_ts_us" in self._columns:  # files of older generators lack it
+                took_us = int(fields[self._columns.index("acked_ts_us")]) - int(fields[self._columns.index("produced_ts_us")])
+                self.latencies.append((now, partition, took_us / 1000))
+
+    def ack_latency_ms(self, partitions: set[int], start: float, end: float) -> float:
+        """Median produce-to-ack latency of the acks of `partitions` seen between start and end (0: none)."""
+        took = sorted(ms for t, p, ms in self.latencies if start <= t < end and p in partitions)
+        return took[len(took) // 2] if took else 0.0
 
     def partitions(self) -> set[int]:
         return {p for _, p in self.events}

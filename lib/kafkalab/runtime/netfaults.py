@@ -15,8 +15,8 @@ loopback packet passes it once, as sent), with three kinds of match:
 `drop_percent=100` is a partition (packets vanish; no reset, so both sides find out by
 timeouts, as across a real switch); less drops that share at random (`numgen`), i.e.
 packet loss. Needs root, the `nft` tool and a cgroup2 mount; `unavailable()` says which
-is missing, so tests can skip with the reason. This kernel has no `tc netem`, so latency
-is not offered here.
+is missing, so tests can skip with the reason. This kernel has no `tc netem`: added latency
+is a userspace proxy's job (kafkalab.runtime.toxiproxy).
 """
 
 from __future__ import annotations

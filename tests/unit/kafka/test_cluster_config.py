@@ -69,3 +69,13 @@ def test_unreachable_bootstrap_fails_within_its_bound():
         describe_cluster(f"127.0.0.1:{port}", timeout_s=2.0)
     message = str(err.value)
     assert f"127.0.0.1:{port}" in message and "kafkalab cluster up" in message and "\n" not in message
+
+
+def test_a_node_behind_a_proxy_listens_on_its_port_and_advertises_the_proxys(tmp_path):
+    cluster = _cluster(tmp_path, advertised_ports=((2, 9200),))
+    props = _props(cluster._server_properties(2))
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9095"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:9200"
+    assert _props(cluster._server_properties(1))["advertised.listeners"] == "PLAINTEXT://127.0.0.1:9092"
+    # bootstrapping straight to node 2 would bypass its proxy
+    assert cluster.bootstrap_servers == "127.0.0.1:9092,127.0.0.1:9200,127.0.0.1:9096"

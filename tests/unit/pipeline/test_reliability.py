@@ -71,3 +71,16 @@ def test_generator_log_parsing():
     assert generator_counters(log) == {"produced": 20, "acked": 20, "failed": 0, "rate_hz": 0}
     assert generator_errors(log) == ["trade-generator: NOT_ENOUGH_REPLICAS: 6 of 6 partitions of t have fewer "
                                      "in-sync replicas"]
+
+
+def test_ack_watch_gives_the_median_produce_to_ack_latency_of_some_partitions(tmp_path):
+    path = tmp_path / "acked.csv"
+    path.write_text("symbol,trade_id,transport,position,event_ts_us,produced_ts_us,acked_ts_us\n"
+                    "A,1,kafka,0:0,0,1000000,1005000\nA,2,kafka,1:0,0,1000000,1250000\n"
+                    "A,3,kafka,1:1,0,1000000,1210000\nA,4,kafka,1:2,0,1000000,1230000\n")
+    watch = AckWatch(path)
+    watch.poll()
+    seen = watch.events[0][0]
+    assert watch.ack_latency_ms({1}, seen - 1, seen + 1) == 230.0  # partition 1: 250, 210, 230 ms
+    assert watch.ack_latency_ms({0}, seen - 1, seen + 1) == 5.0
+    assert watch.ack_latency_ms({0, 1}, seen + 1, seen + 2) == 0.0  # nothing seen in that window

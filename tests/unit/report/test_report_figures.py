@@ -180,12 +180,18 @@ def test_reliability_timeline_per_scenario_and_its_caption():
                for sc in ("partition-leader", "loss-5pct") for t in range(12)]
     timeline = pd.DataFrame(seconds)
     summary = pd.DataFrame([{**RUN, "scenario": "partition-leader", "acked": 18_426, "lost": 0, "duplicated": 0,
-                             "candle_mismatches": 0, "ack_resume_s": 29.3, "ack_gap_max_s": 9.67}])
+                             "candle_mismatches": 0, "ack_resume_s": 29.3, "ack_gap_max_s": 9.67},
+                            {**RUN, "scenario": "latency-100ms", "acked": 9_000, "lost": 0, "duplicated": 0,
+                             "candle_mismatches": 0, "ack_resume_s": 0.6, "ack_gap_max_s": 0.4,
+                             "ack_latency_before_ms": 12.0, "ack_latency_during_ms": 236.0,
+                             "ack_latency_others_ms": 11.0}])
     fig = reliability.plot_reliability_timeline(timeline)
     assert_labelled(fig)
     assert len([ax for ax in fig.axes if ax.get_title(loc="left")]) == 2  # one panel per scenario
     caption = apply(catalog.BY_NAME["reliability_timeline"].plots[0].caption, timeline, {"reliability": summary})
     assert "partition-leader: 18,426 acknowledged, 0 lost, 0 duplicated" in caption and "29.3 s" in caption
+    assert "slowed broker's partitions 236 ms during the fault (other partitions 11 ms, before the fault 12 ms)" in caption
+    assert caption.count("produce-to-ack") == 1  # only the latency scenario has those columns filled
 
 
 def test_pipeline_under_load():

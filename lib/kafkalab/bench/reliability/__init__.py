@@ -15,6 +15,10 @@ breaks brokers while it runs:
     loss-5pct         5 % of broker 2's packets dropped at random for 30 s
                   (network faults: nftables on the loopback device, kafkalab.runtime.netfaults;
                   skipped with the reason where root, nft or cgroup2 is missing)
+    latency-100ms     broker 2 restarted behind a Toxiproxy proxy (clients and peers reach it through
+                  it), then 100 ms ± 20 ms added each way for 30 s (kafkalab.runtime.toxiproxy,
+                  kafkalab.transports.kafka.proxied; skipped with the reason where toxiproxy-server
+                  is missing)
 
 Each scenario is one pipeline run on fresh topics and groups. After the generators end,
 the run drains (every consumer group at lag 0), stops the consumers cleanly (stop file)
@@ -24,7 +28,7 @@ what the trades sink stored.
 results/bench/reliability.csv, one row per scenario (plus bench.common's run id, time,
 machine and versions):
 
-    scenario            kill-one | two-down | partition-one | partition-leader | loss-5pct
+    scenario            kill-one | two-down | partition-one | partition-leader | loss-5pct | latency-100ms
     trade_rate_hz       target trade rate of the generator (records/s)
     run_s               how long the generators ran (s)
     produced            records the trade generator handed to its producer
@@ -44,6 +48,11 @@ machine and versions):
     not_enough_replicas_reports  lines in the trade generator's log naming NOT_ENOUGH_REPLICAS
     generator_errors    distinct one-line errors the trade generator printed (first few, ';'-joined)
     packets_dropped     network scenarios: packets the fault's nftables rules dropped
+    ack_latency_before_ms, ack_latency_during_ms  latency scenarios: median produce-to-ack latency
+                        of the trades partitions the slowed broker leads, before / during the fault
+                        (the trade generator's acked_ts_us - produced_ts_us)
+    ack_latency_others_ms  the same for the other trades partitions during the fault
+    slowed_partitions   latency scenarios: how many trades partitions the slowed broker led
 
 results/bench/reliability_timeline.csv, one row per second of each scenario: scenario, t_s
 (since the generators started), acks (acknowledgements in that second), partitions_silent

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from kafkalab.bench.reliability.scenarios import NETWORK_SCENARIOS, SCENARIOS, run_scenario
+from kafkalab.bench.reliability.scenarios import LATENCY_SCENARIOS, NETWORK_SCENARIOS, SCENARIOS, run_scenario, unavailable
 from kafkalab.config import LabConfig
-from kafkalab.runtime import netfaults
 
 RELIABILITY_BASE_PORT = 29092
 
@@ -12,7 +11,7 @@ RELIABILITY_BASE_PORT = 29092
 def _fault_seconds(scenario: str, quick: bool) -> float:
     """How long a broker stays down, or a network fault lasts (30 s: longer than the 9 s after
     which the controller fences a silent broker, so the partitions it led move)."""
-    if scenario in NETWORK_SCENARIOS:
+    if scenario in NETWORK_SCENARIOS or scenario in LATENCY_SCENARIOS:
         return 15.0 if quick else 30.0
     return 8.0 if quick else 12.0
 
@@ -32,10 +31,10 @@ def run(config: LabConfig, quick: bool = False) -> int:
     cluster.up()
     rows, timeline = [], []
     try:
-        no_faults = netfaults.unavailable()
         for scenario in SCENARIOS:
-            if scenario in NETWORK_SCENARIOS and no_faults:
-                print(f"reliability: scenario {scenario} skipped: {no_faults}", flush=True)
+            missing = unavailable(scenario, cluster)
+            if missing:
+                print(f"reliability: scenario {scenario} skipped: {missing}", flush=True)
                 continue
             rate = 500.0 if quick else 1000.0
             print(f"reliability: scenario {scenario} at {rate:g} trades/s ...", flush=True)

@@ -12,14 +12,18 @@ from typing import Callable
 from kafkalab.bench.accounting import AckWatch, candle_mismatches, generator_counters, generator_errors, read_rows, tally
 from kafkalab.bench.reliability.pipeline_run import PipelineRun
 from kafkalab.pipeline.launcher import PipelineError
-from kafkalab.runtime import netfaults
+from kafkalab.runtime import netfaults, toxiproxy
 from kafkalab.runtime.params import TRADE_GENERATOR
-from kafkalab.transports.kafka import clients
+from kafkalab.transports.kafka import clients, proxied
 
 # Network faults (kafkalab.runtime.netfaults): share of one broker's packets dropped while
 # they last, 100 = partitioned from its peers and the clients.
 NETWORK_SCENARIOS = {"partition-one": 100, "partition-leader": 100, "loss-5pct": 5}
-SCENARIOS = ("kill-one", "two-down", *NETWORK_SCENARIOS)
+# Added latency (kafkalab.runtime.toxiproxy): broker 2 behind a proxy, (latency, jitter) in ms
+# added each way while it lasts.
+LATENCY_SCENARIOS = {"latency-100ms": (100, 20)}
+SLOWED_NODE = 2
+SCENARIOS = ("kill-one", "two-down", *NETWORK_SCENARIOS, *LATENCY_SCENARIOS)
 
 
 @dataclass
@@ -42,13 +46,21 @@ class ScenarioResult:
     not_enough_replicas_reports: int
     generator_errors: str
     packets_dropped: int = 0  # network scenarios: packets the fault's rules dropped
+    # latency scenarios: median produce-to-ack latency of the trades partitions the slowed broker
+    # leads, before the fault and while it lasts, and of the other partitions while it lasts (the
+    # same machine load: the fair comparison); slowed_partitions: how many it leads
+    ack_latency_before_ms: float = 0.0
+    ack_latency_during_ms: float = 0.0
+    ack_latency_others_ms: float = 0.0
+    slowed_partitions: int = 0
     component_failures: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # candle mismatches, first few
     timeline: list[dict] = field(default_factory=list)  # acks per second and the steps taken (AckWatch.per_second)
 
     def row(self) -> dict:
         row = {k: v for k, v in vars(self).items() if k not in ("component_failures", "problems", "timeline")}
-        for key in ("run_s", "ack_gap_max_s", "ack_resume_s", "isr_full_s"):
+        for key in ("run_s", "ack_gap_max_s", "ack_resume_s", "isr_full_s", "ack_latency_before_ms",
+                    "ack_latency_during_ms", "ack_latency_others_ms"):
             row[key] = round(row[key], 2)
         return row
 
@@ -89,16 +101,36 @@ def _leader_of_most(bootstrap: str, topic: str) -> int:
     return min(set(leaders), key=lambda n: (-leaders.count(n), n))
 
 
+def unavailable(scenario: str, cluster) -> str | None:
+    """Why `scenario` cannot run on this machine (for skips), or None."""
+    if scenario in NETWORK_SCENARIOS:
+        return netfaults.unavailable()
+    if scenario in LATENCY_SCENARIOS:
+        return toxiproxy.unavailable(cluster.config.toxiproxy)
+    return None
+
+
 def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float = 1000.0,
                  book_rate_hz: float = 20.0, down_s: float = 12.0, echo: Callable[[str], None] = print,
                  serializer: str = "json") -> ScenarioResult:
     """One pipeline run on fresh topics while `scenario` happens to the brokers of `cluster`.
 
     `cluster` is a kafkalab.transports.kafka.cluster.LocalCluster this process may stop brokers of. Whatever
-    happens, every broker is running again and every component process is gone on return.
+    happens, every broker is running again (advertising its own port) and every component process is gone
+    on return. A latency scenario first restarts broker 2 behind a proxy (kafkalab.transports.kafka.proxied).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {SCENARIOS}")
+    if scenario in LATENCY_SCENARIOS:
+        echo(f"{scenario}: restart broker {SLOWED_NODE} behind a proxy")
+        with proxied.behind_proxy(cluster, SLOWED_NODE) as (through_proxy, api):
+            return _run(through_proxy, scenario, results_dir, trade_rate_hz, book_rate_hz, down_s, echo,
+                        serializer, api)
+    return _run(cluster, scenario, results_dir, trade_rate_hz, book_rate_hz, down_s, echo, serializer)
+
+
+def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_rate_hz: float, down_s: float,
+         echo: Callable[[str], None], serializer: str, api: toxiproxy.Api | None = None) -> ScenarioResult:
     bootstrap = cluster.bootstrap_servers
     shutil.rmtree(Path(results_dir) / scenario, ignore_errors=True)  # files of an earlier run would mix in
     run = PipelineRun.fresh(bootstrap, Path(results_dir) / scenario, serializer=serializer)
@@ -128,6 +160,7 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
 
     ack_resume = isr_full = 0.0
     dropped = 0
+    latency_ms = (0.0, 0.0, 0.0, 0)  # before, during, others during, partitions (latency scenarios)
     started = time.monotonic()
     failures: list[str] = []
     try:
@@ -154,6 +187,9 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
                   "acknowledgements on every partition after the fault began", tick)
             ack_resume = watch.all_acked_after(cut + 0.5, partitions) - cut
             isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
+        elif scenario in LATENCY_SCENARIOS:
+            ack_resume, isr_full, latency_ms = _slow_broker(scenario, api, bootstrap, run.topic("trades"), topics,
+                                                            watch, warm, down_s, say, tick, pause)
         elif scenario == "kill-one":
             say("kill -9 broker 2")
             killed = time.monotonic()
@@ -220,8 +256,33 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
         ack_gap_max_s=gap, ack_resume_s=ack_resume, isr_full_s=isr_full,
         not_enough_replicas_reports=sum(1 for l in log.splitlines() if re.search(r"not.enough.*replicas", l, re.I)),
         generator_errors="; ".join(e[:160] for e in errors[:3]), packets_dropped=dropped,
+        ack_latency_before_ms=latency_ms[0], ack_latency_during_ms=latency_ms[1],
+        ack_latency_others_ms=latency_ms[2], slowed_partitions=latency_ms[3],
         component_failures=failures, problems=problems[:5],
         timeline=watch.per_second(started, started + run_s, events) if run_s else [])
     if not failures:
         run.delete_topics()
     return result
+
+
+def _slow_broker(scenario, api, bootstrap, trades_topic, topics, watch, warm, down_s, say, tick, pause):
+    """The latency fault on SLOWED_NODE (already behind its proxy): (ack_resume_s, isr_full_s,
+    (median ack latency of its trades partitions before and during, of the others during, how many it leads))."""
+    latency, jitter = LATENCY_SCENARIOS[scenario]
+    partitions = watch.partitions()
+    led = {p.partition for p in clients.describe_partitions(bootstrap, [trades_topic], timeout_s=10)
+           if p.leader == SLOWED_NODE}
+    say(f"{latency} ms ± {jitter} ms added to broker {SLOWED_NODE} each way for {down_s:g} s")
+    began = time.monotonic()
+    with toxiproxy.latency(api, proxied.proxy_name(SLOWED_NODE), latency, jitter):
+        pause(down_s)
+    ended = time.monotonic()
+    say("latency removed")
+    _wait(lambda: watch.all_acked_after(began + 0.5, partitions) is not None, 120,
+          "acknowledgements on every partition after the latency began", tick)
+    ack_resume = watch.all_acked_after(began + 0.5, partitions) - began
+    isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
+    # the first second of the fault still acks what was sent before it: left out
+    during = (began + 1, ended)
+    return ack_resume, isr_full, (watch.ack_latency_ms(led, warm, began), watch.ack_latency_ms(led, *during),
+                                  watch.ack_latency_ms(partitions - led, *during), len(led))

@@ -48,9 +48,20 @@ def caption_reliability_timeline(frame: pd.DataFrame, bench: dict | None = None)
     summary = results.latest_run((bench or {}).get("reliability"))
     if summary is None or not len(summary):
         return f"{frame['scenario'].nunique()} scenario(s), one second per step."
-    rows = results.numeric(summary, "acked", "lost", "duplicated", "candle_mismatches", "ack_resume_s", "ack_gap_max_s")
-    parts = [f"{r.scenario}: {int(r.acked):,} acknowledged, {int(r.lost)} lost, {int(r.duplicated)} duplicated, "
-             f"{int(r.candle_mismatches)} candle mismatches, every partition acked again {fmt(r.ack_resume_s)} s "
-             f"after the fault began (longest silence of all partitions {fmt(r.ack_gap_max_s)} s)"
-             for r in rows.itertuples(index=False)]
+    rows = results.numeric(summary, "acked", "lost", "duplicated", "candle_mismatches", "ack_resume_s", "ack_gap_max_s",
+                           "ack_latency_before_ms", "ack_latency_during_ms", "ack_latency_others_ms")
+    parts = [f"{r['scenario']}: {int(r['acked']):,} acknowledged, {int(r['lost'])} lost, {int(r['duplicated'])} "
+             f"duplicated, {int(r['candle_mismatches'])} candle mismatches, every partition acked again "
+             f"{fmt(r['ack_resume_s'])} s after the fault began (longest silence of all partitions "
+             f"{fmt(r['ack_gap_max_s'])} s)" + _latency(r) for r in rows.to_dict("records")]
     return "; ".join(parts) + "."
+
+
+def _latency(row: dict) -> str:
+    """The latency scenarios' proof that the fault was felt (columns absent from older rows)."""
+    during = row.get("ack_latency_during_ms")
+    if during is None or pd.isna(during) or not during:
+        return ""
+    return (f", median produce-to-ack latency of the slowed broker's partitions {fmt(during)} ms during the "
+            f"fault (other partitions {fmt(row.get('ack_latency_others_ms'))} ms, before the fault "
+            f"{fmt(row.get('ack_latency_before_ms'))} ms)")

@@ -127,6 +127,10 @@ class LocalCluster(LocalNodes):
         if wait:
             self.wait_ready(self.config.start_timeout_s)
 
+    def elect_preferred_leaders(self) -> None:
+        """Leadership back on the preferred replicas (after a node restarted under a running cluster)."""
+        self._elect_preferred_leaders(require_java(), ensure_fetched(self.config, echo=self.echo))
+
     def stop_broker(self, node_id: int, kill: bool = False, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop one node: SIGTERM (controlled shutdown) by default, SIGKILL with kill=True."""
         self._stop_one(node_id, kill, timeout_s)
@@ -174,7 +178,9 @@ class LocalCluster(LocalNodes):
             "controller.quorum.voters": voters,
             # 127.0.0.1 only: the lab is not exposed to the network.
             "listeners": f"PLAINTEXT://127.0.0.1:{c.broker_port(node_id)},CONTROLLER://127.0.0.1:{c.controller_port(node_id)}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.broker_port(node_id)}",
+            # advertised_port: a proxy's when the node sits behind one (the added-latency fault);
+            # peers use it too, inter-broker traffic shares the PLAINTEXT listener.
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.advertised_port(node_id)}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",

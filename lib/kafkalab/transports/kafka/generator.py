@@ -47,7 +47,8 @@ def rate_producer_defaults(rate_hz: float) -> dict:
 # ---- the Kafka components -----------------------------------------------------------------
 
 # The same `transport, position` shape as the sink rows, so acknowledged and stored trades compare directly.
-ACKED_COLUMNS = ("symbol", "trade_id", "transport", "position", "event_ts_us", "produced_ts_us")
+# acked_ts_us: when the delivery report arrived, so produce-to-ack latency can be read per partition.
+ACKED_COLUMNS = ("symbol", "trade_id", "transport", "position", "event_ts_us", "produced_ts_us", "acked_ts_us")
 ERROR_REPORT_EVERY_S = 5.0
 STALL_REPORT_S = 5.0
 
@@ -261,7 +262,7 @@ class TradeGenerator(_Generator):
     def on_acked(self, trade: Trade, msg: Message) -> None:
         if self._acked_writer is not None:
             self._acked_writer.writerow((trade.symbol, trade.trade_id, TRANSPORT, position(msg.partition(), msg.offset()),
-                                         trade.event_ts_us, trade.produced_ts_us))
+                                         trade.event_ts_us, trade.produced_ts_us, now_us()))
 
     def step(self) -> None:
         super().step()
