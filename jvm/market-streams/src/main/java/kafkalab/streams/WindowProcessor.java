@@ -190,6 +190,9 @@ final class WindowProcessor implements Processor<byte[], byte[], byte[], byte[]>
         h.add("dlq.reason", (line.length() > 500 ? line.substring(0, 497) + "..." : line).getBytes(StandardCharsets.UTF_8));
         h.add("dlq.component", "processor".getBytes(StandardCharsets.UTF_8));
         RecordMetadata m = context.recordMetadata().orElseThrow();
+        // as kafkalab.transports.kafka.deadletters logs each one: the run's log says why
+        System.err.println("WARN dead letter from processor " + m.topic() + "[" + m.partition() + "]@" + m.offset()
+                + ": " + line);
         h.add("dlq.topic", m.topic().getBytes(StandardCharsets.UTF_8));
         h.add("dlq.partition", String.valueOf(m.partition()).getBytes(StandardCharsets.UTF_8));
         h.add("dlq.offset", String.valueOf(m.offset()).getBytes(StandardCharsets.UTF_8));
