@@ -31,6 +31,7 @@ EXPERIMENTS: dict[str, str] = {
     "profile": "profile",  # every component under cProfile and py-spy (results/profiles/)
     "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
     "decode": "decode",  # the consumers' decode hot path: fast vs reference, no broker
+    "streams": "streams",  # the market processor: ours against the same job in Kafka Streams, drain rate
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
 OWN_CLUSTER = frozenset({"replication", "reliability"})

@@ -42,7 +42,7 @@ class StreamsProcessor(Component):
 
     def __init__(self, config: LabConfig, *, group_id: str = "market-processor", instance: str = "0",
                  topics: Topics = Topics(), allowed_lateness_ms: int = 500, idle_timeout_ms: int = 2000,
-                 max_event_ahead_s: float = 5.0) -> None:
+                 max_event_ahead_s: float = 5.0, status_ms: int = 1000) -> None:
         super().__init__()
         self.config = config
         self.group_id = group_id
@@ -55,7 +55,7 @@ class StreamsProcessor(Component):
             "book-features": topics.book_features, "dead-letters": topics.dead_letters,
             "state-dir": config.runs_dir / "streams-state" / f"{group_id}-{self.instance}",
             "lateness-ms": int(allowed_lateness_ms), "idle-ms": self.idle_timeout_ms,
-            "max-ahead-ms": int(max_event_ahead_s * 1000),
+            "max-ahead-ms": int(max_event_ahead_s * 1000), "status-ms": int(status_ms),
         }
         self.log_path = config.runs_dir / f"{group_id}-{self.instance}.streams.log"
         self.process: subprocess.Popen | None = None
