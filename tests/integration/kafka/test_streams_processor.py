@@ -25,6 +25,9 @@ from kafkalab.transports.kafka.streams_app import ensure_built
 from tests.integration.kafka.test_pipeline import check_outputs
 
 SECONDS = 20.0  # as test_pipeline.check_outputs expects (>= SECONDS / 2 book-features rows)
+# The oracle of late records has no idle rule: a generator stalled for seconds on a loaded machine must
+# not count as input that stopped (the app cannot see end offsets, the Python processor can).
+IDLE_MS = 10_000
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -55,7 +58,7 @@ def test_the_pipeline_with_the_kafka_streams_processor(bootstrap, tag, tmp_path)
     ensure_built(config)  # the first build may fetch from Maven Central: before the run's clock starts
     acked = tmp_path / "acked.csv"
     plan = private_plan(tag, SECONDS, overrides={TRADE_GENERATOR: {"acked_csv": str(acked)},
-                                                MARKET_PROCESSOR: {"engine": "streams"}})
+                                                MARKET_PROCESSOR: {"engine": "streams", "idle_timeout_ms": IDLE_MS}})
     said: list[str] = []
     assert run_plan(config, plan, echo=said.append, show_progress=False) == 0, said
     trades = check_outputs(config, plan, acked, bootstrap)
