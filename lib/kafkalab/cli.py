@@ -88,7 +88,7 @@ def _run(args) -> int:
     from kafkalab.pipeline.runner import run_pipeline
 
     cfg = lab_config.load(serializer=args.serializer, transport=args.transport)
-    return run_pipeline(cfg, seconds=args.seconds, trade_rate_hz=args.trade_rate)
+    return run_pipeline(cfg, seconds=args.seconds, trade_rate_hz=args.trade_rate, processor=args.processor)
 
 
 def _bench(args) -> int:
@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--transport", default=None,
                      help=f"{' | '.join(lab_config.TRANSPORTS)} (default: {lab_config.ENV_TRANSPORT} or "
                           f"{lab_config.DEFAULT_TRANSPORT})")
+    run.add_argument("--processor", default="python",
+                     help="the market processor: python (ours) | streams (the same job in Kafka Streams, "
+                          "built from jvm/market-streams; kafka transport only)")
     run.set_defaults(func=_run)
 
     bench = sub.add_parser("bench", help=COMMAND_HELP["bench"])

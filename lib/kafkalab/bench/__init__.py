@@ -32,6 +32,7 @@ EXPERIMENTS: dict[str, str] = {
     "transports": "transports",  # Kafka, RabbitMQ (and ZeroMQ) side by side, durable settings of each
     "decode": "decode",  # the consumers' decode hot path: fast vs reference, no broker
     "batching": "batching",  # the processor's records per transaction, before and after (Bonus 4)
+    "streams": "streams",  # the market processor: ours against the same job in Kafka Streams, drain rate
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
 OWN_CLUSTER = frozenset({"replication", "reliability"})

@@ -37,7 +37,7 @@ from kafkalab.pipeline.plan import CONSUMERS, PipelinePlan, TransportPlan, trans
 from kafkalab.pipeline.progress import LineCounter, Progress
 from kafkalab.runtime.logs import log
 from kafkalab.runtime.loop import ready_file
-from kafkalab.runtime.params import TRADE_GENERATOR
+from kafkalab.runtime.params import ENGINES, MARKET_PROCESSOR, TRADE_GENERATOR, ComponentParams
 
 GENERATOR_START_GRACE_S = 90.0  # papermill + kernel start-up on a busy 2-core machine
 STOP_TIMEOUT_S = 45.0  # a clean stop may flush a producer for a while (clients.FLUSH_TIMEOUT_S 30 s)
@@ -325,8 +325,10 @@ def _preflight(config: LabConfig) -> None:
     require_writable_dir(config.runs_dir)
 
 
-def run_pipeline(config: LabConfig, seconds: float, trade_rate_hz: float | None = None) -> int:
-    """`kafkalab run`: the whole pipeline for `seconds` over config.transport."""
+def run_pipeline(config: LabConfig, seconds: float, trade_rate_hz: float | None = None,
+                 processor: str = "python") -> int:
+    """`kafkalab run`: the whole pipeline for `seconds` over config.transport; `processor` "streams" runs
+    the market processor as the Kafka Streams application (Kafka only)."""
     from kafkalab.runtime import logs
 
     if seconds <= 0:
@@ -335,5 +337,12 @@ def run_pipeline(config: LabConfig, seconds: float, trade_rate_hz: float | None 
     plan = transport_plan(config.transport)  # an unknown or missing transport: one line, before anything starts
     _preflight(config)  # bad settings fail in a second, before a broker is started
     overrides = {TRADE_GENERATOR: {"rate_hz": trade_rate_hz}} if trade_rate_hz is not None else {}
+    if str(processor).strip().lower() not in ENGINES:  # one line, before anything starts
+        raise PipelineError(f"--processor must be one of {', '.join(ENGINES)} (got {processor!r})")
+    engine = ComponentParams.from_parameters(engine=processor).engine
+    if engine != "python":
+        if config.transport != "kafka":
+            raise PipelineError(f"--processor {engine} runs on the kafka transport only (got {config.transport})")
+        overrides[MARKET_PROCESSOR] = {"engine": engine}
     with plan.broker(config, log("pipeline").info):
         return run_plan(config, PipelinePlan(seconds=seconds, overrides=overrides))

@@ -42,6 +42,7 @@ class ComponentParams:
     acked_csv: str = ""  # trade generator: every acknowledged trade to this CSV ("" = off; relative = under data/)
     # processor
     instance: str = "0"  # unique per running instance (e.g. Kafka's transactional id)
+    engine: str = "python"  # market processor: "python" (ours) or "streams" (Kafka Streams, Kafka transport only)
     allowed_lateness_ms: int = 500
     idle_timeout_ms: int = 2000
     # consumers
@@ -132,6 +133,16 @@ def _flag(name: str, value: object) -> bool:
     raise ConfigError(f"{name} must be True or False (got {value!r})")
 
 
+ENGINES = ("python", "streams")
+
+
+def parse_engine(name: str, value: object) -> str:
+    engine = str(value).strip().lower()
+    if engine not in ENGINES:
+        raise ConfigError(f"{name} must be one of {', '.join(ENGINES)} (got {value!r})")
+    return engine
+
+
 def _as_is(name: str, value: object) -> object:
     return str(value)
 
@@ -149,4 +160,5 @@ _PARSERS = {
     "max_seconds": lambda n, v: _number(n, v, float),
     "max_messages": lambda n, v: _number(n, v, int),
     "profile": _flag,
+    "engine": lambda n, v: parse_engine(n, v),
 }

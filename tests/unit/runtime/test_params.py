@@ -50,3 +50,25 @@ def test_bad_values_are_one_line(parameters, message):
 
 def test_the_five_component_names():
     assert COMPONENTS == ("trade-generator", "orderbook-generator", "market-processor", "trades-sink", "candles-sink")
+
+
+def test_the_processor_engine_is_python_unless_streams_is_asked_and_a_bad_name_is_one_line():
+    from kafkalab.runtime.params import ComponentParams
+
+    assert ComponentParams().engine == "python"
+    assert ComponentParams.from_parameters(engine=" Streams ").engine == "streams"
+    with pytest.raises(ConfigError, match="engine must be one of python, streams") as err:
+        ComponentParams.from_parameters(engine="flink")
+    assert "\n" not in str(err.value)
+
+
+def test_run_refuses_an_unknown_processor_and_streams_off_kafka_before_starting_anything(tmp_path):
+    from kafkalab import config as lab_config
+    from kafkalab.pipeline.launcher import PipelineError
+    from kafkalab.pipeline.runner import run_pipeline
+
+    cfg = lab_config.load(results_dir=str(tmp_path))
+    with pytest.raises(PipelineError, match="--processor must be one of python, streams"):
+        run_pipeline(cfg, seconds=1, processor="flink")
+    with pytest.raises(PipelineError, match="kafka transport only"):
+        run_pipeline(cfg.with_overrides(transport="zeromq"), seconds=1, processor="streams")

@@ -63,6 +63,12 @@ def _market_processor(config: LabConfig, params: ComponentParams) -> Component:
     from kafkalab.transports.kafka.processor import MarketProcessor, Topics
 
     topics = Topics(*(params.stream(s) for s in (TRADES, ORDERBOOKS, CANDLES, BOOK_FEATURES, DEAD_LETTERS)))
+    if params.engine == "streams":
+        from kafkalab.transports.kafka.streams_processor import StreamsProcessor
+
+        return StreamsProcessor(config, group_id=group_id(MARKET_PROCESSOR, params), instance=params.instance,
+                                topics=topics, allowed_lateness_ms=params.allowed_lateness_ms,
+                                idle_timeout_ms=params.idle_timeout_ms)
     return MarketProcessor(config, group_id=group_id(MARKET_PROCESSOR, params), instance=params.instance,
                            topics=topics, allowed_lateness_ms=params.allowed_lateness_ms,
                            idle_timeout_ms=params.idle_timeout_ms)
