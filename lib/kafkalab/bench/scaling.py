@@ -88,13 +88,15 @@ def _worker(config: LabConfig, topics, group_id: str, instance: int, consumed, s
         last_at: float | None = None
 
         def step(self) -> None:
-            before = self.counters["consumed"]
+            # The clock starts when the first step that gets records starts, so that step's work counts
+            # (one step can hold a whole small backlog). Its wait for the first fetch counts too: at most
+            # poll_timeout_s.
+            before, started = self.counters["consumed"], time.time()
             super().step()
             after = self.counters["consumed"]
             if after > before:
-                now = time.time()
-                self.first_at = self.first_at or now
-                self.last_at = now
+                self.first_at = self.first_at or started
+                self.last_at = time.time()
                 with consumed.get_lock():
                     consumed.value = after
 
