@@ -79,8 +79,10 @@ def consumer_groups(bootstrap: str) -> pd.DataFrame:
             committed[(group, tp.topic, tp.partition)] = tp.offset
     tps = sorted({(t, p) for _g, t, p in committed})
     ends = _offsets(bootstrap, [TopicPartition(t, p) for t, p in tps], OffsetSpec.latest())
-    return pd.DataFrame(lag_rows(committed, ends, states),
-                        columns=["group", "state", "topic", "partition", "committed", "end offset", "lag"])
+    frame = pd.DataFrame(lag_rows(committed, ends, states),
+                         columns=["group", "state", "topic", "partition", "committed", "end offset", "lag"])
+    # Offsets are whole numbers; one unreadable end offset (None) must not turn every other into 13.0.
+    return frame.astype({"committed": "Int64", "end offset": "Int64", "lag": "Int64"})
 
 
 def lag_rows(committed: Mapping[tuple[str, str, int], int], ends: Mapping[tuple[str, int], int],
