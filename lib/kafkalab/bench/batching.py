@@ -23,7 +23,6 @@ from kafkalab.bench import scaling
 from kafkalab.bench.common import append_rows
 from kafkalab.bench.harness import trade_backlog
 from kafkalab.config import LabConfig
-from kafkalab.errors import LabError
 from kafkalab.transports.kafka.clients import require_reachable
 from kafkalab.transports.kafka.processor import BATCH_SIZE
 
@@ -48,16 +47,11 @@ def run(config: LabConfig, quick: bool = False) -> int:
                     topics = scaling.topics_for(config, stack, PARTITIONS)
                     row, samples = scaling.run_cell(config, topics, PARTITIONS, INSTANCES, backlog, progress,
                                                     batch_size=batch_size, prefill=True)
-                if row["records"] < len(backlog.values) and not row["errors"]:
-                    row["errors"], row["error_detail"] = 1, f"consumed {row['records']} of {len(backlog.values)}"
                 rows.append({**row, "variant": variant, "repeat": repeat, "serializer": config.serializer,
                              "quick": quick})
                 append_rows(config.bench_dir / f"{EXPERIMENT}.csv", [rows[-1]])
                 timeline += [{**s, "variant": variant, "repeat": repeat, "quick": quick} for s in samples]
                 progress.update(1)
     append_rows(config.bench_dir / f"{EXPERIMENT}_timeline.csv", timeline)
-    failed = [r for r in rows if r["errors"]]
-    if failed:
-        raise LabError(f"batching: {len(failed)} drain(s) failed, e.g. {failed[0]['variant']}: "
-                       f"{failed[0]['error_detail'] or 'see results/bench/batching.csv'}")
+    scaling.raise_if_failed(EXPERIMENT, rows, "variant")
     return len(rows)

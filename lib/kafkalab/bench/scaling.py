@@ -210,7 +210,17 @@ def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog
             if p.is_alive():
                 p.kill()
     row = _summary(cell, partitions, instances, backlog, reports, lag_max, worker_cpu, broker_cpu, probe)
+    if row["records"] < expected and not row["errors"]:  # a drain that stopped short is a failed cell
+        row["errors"], row["error_detail"] = 1, f"consumed {row['records']} of {expected}"
     return {**row, "batch_size": batch_size, "prefilled": prefill}, timeline
+
+
+def raise_if_failed(experiment: str, rows: list[dict], label: str) -> None:
+    """One line naming how many drains failed and the first one's reason (its row keeps the rest)."""
+    failed = [r for r in rows if r["errors"]]
+    if failed:
+        raise LabError(f"{experiment}: {len(failed)} drain(s) failed, e.g. {failed[0][label]}: "
+                       f"{failed[0]['error_detail'] or f'see results/bench/{experiment}.csv'}")
 
 
 def _summary(cell: str, partitions: int, instances: int, backlog: Backlog, reports: list[dict],
@@ -261,16 +271,10 @@ def run(config: LabConfig, quick: bool = False) -> int:
             with ExitStack() as stack:  # fresh topics per cell, deleted after it
                 topics = topics_for(config, stack, partitions)
                 row, samples = run_cell(config, topics, partitions, instances, backlog, progress)
-            if row["records"] < len(backlog.values) and not row["errors"]:
-                row["errors"] = 1
-                row["error_detail"] = f"consumed {row['records']} of {len(backlog.values)}"
             rows.append({**row, "serializer": config.serializer, "quick": quick})
             timeline += [{**s, "quick": quick} for s in samples]
             append_rows(config.bench_dir / f"{EXPERIMENT}.csv", [rows[-1]])
             progress.update(1)
     append_rows(config.bench_dir / f"{EXPERIMENT}_timeline.csv", timeline)
-    failed = [r for r in rows if r["errors"]]
-    if failed:
-        raise LabError(f"scaling: {len(failed)} cell(s) failed, e.g. {failed[0]['cell']}: "
-                       f"{failed[0]['error_detail'] or 'see results/bench/scaling.csv'}")
+    raise_if_failed(EXPERIMENT, rows, "cell")
     return len(rows)

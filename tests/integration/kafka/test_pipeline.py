@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
 
 import pandas as pd
 import psutil
@@ -23,24 +22,12 @@ from kafkalab.pipeline.plan import private_plan
 from kafkalab.pipeline.runner import PipelineError, RestartPolicy, run_plan
 from kafkalab.runtime.loop import kernel_pids, ready_file
 from kafkalab.runtime.params import CANDLES_SINK, TRADE_GENERATOR, TRADES_SINK
-from kafkalab.transports.kafka.clients import delete_topics
 from kafkalab.transports.kafka.lag import group_lag
 
 SECONDS = 20.0
 WINDOW_US = 1_000_000
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def tag(bootstrap):
-    """A private plan's name prefix; its topics are deleted afterwards."""
-    tag = f"e2e-{uuid.uuid4().hex[:8]}"
-    yield tag
-    try:
-        delete_topics(bootstrap, list(private_plan(tag, 0).shared_params.streams.values()))
-    except Exception:
-        pass
 
 
 def recompute_candles(trades: pd.DataFrame) -> pd.DataFrame:

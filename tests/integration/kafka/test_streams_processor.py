@@ -8,7 +8,6 @@ full oracle on candles (VWAP too) and on book features, recomputed from the orde
 
 from __future__ import annotations
 
-import uuid
 
 import pandas as pd
 import pytest
@@ -20,7 +19,6 @@ from kafkalab import config as lab_config
 from kafkalab.pipeline.plan import private_plan
 from kafkalab.pipeline.runner import run_plan
 from kafkalab.runtime.params import MARKET_PROCESSOR, TRADE_GENERATOR
-from kafkalab.transports.kafka.clients import delete_topics
 from kafkalab.transports.kafka.streams_app import ensure_built
 from tests.integration.kafka.test_pipeline import check_outputs
 
@@ -30,16 +28,6 @@ SECONDS = 20.0  # as test_pipeline.check_outputs expects (>= SECONDS / 2 book-fe
 IDLE_MS = 10_000
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def tag(bootstrap):
-    tag = f"streams-{uuid.uuid4().hex[:8]}"
-    yield tag
-    try:
-        delete_topics(bootstrap, list(private_plan(tag, 0).shared_params.streams.values()))
-    except Exception:
-        pass
 
 
 def python_late(messages, builder) -> set[tuple[str, int, int]]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from kafkalab.config import LabConfig
 from kafkalab.report import catalog, results
-from kafkalab.report.display import display, guarded, show_heading, show_markdown, show_missing, show_table
+from kafkalab.report.display import (display, guarded, show_heading, show_markdown, show_missing, show_plots,
+                                     show_table)
 from kafkalab.report.figures import profiles as figures
 from kafkalab.report.figures.common import apply
 from kafkalab.report.markdown import code, md_table
@@ -84,8 +85,7 @@ def show_batching(res: results.Results) -> None:
     if frame is None:
         show_missing(f"results/bench/{catalog.BATCHING.name}.csv", catalog.command_for(catalog.BATCHING.name))
         return
-    for plot in catalog.BATCHING.plots:
-        guarded(plot.title, lambda: (apply(plot.draw, frame, res.bench), apply(plot.caption, frame, res.bench)))
+    show_plots(catalog.BATCHING, frame, res.bench)
     columns = [c for c in ("variant", "repeat", "batch_size", "records_per_s", "transactions", "worker_cores",
                            "broker_cores", "load_avg_1m") if c in frame.columns]
     rows = results.numeric(frame, "records_per_s")
