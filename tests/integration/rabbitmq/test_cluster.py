@@ -57,7 +57,7 @@ def test_a_killed_node_rejoins_and_its_replica_catches_up(all_nodes_up, unique_n
     cluster.start_node(3)
     assert cluster.nodes()[2].name in cluster.cluster_members()
     # The management view's counts are statistics, emitted every few seconds: wait for them to settle.
-    queue = wait_for(lambda: (q := _queue(cluster, name, node_id=3)) and len(q.online) == 3 and q.messages >= 20 and q,
+    queue = wait_for(lambda: (q := _queue(cluster, name, node_id=3)) and len(q.online) == 3 and (q.messages or 0) >= 20 and q,
                      120, "the restarted node's replica back online with the 20 messages")
     assert queue.messages == 20
 

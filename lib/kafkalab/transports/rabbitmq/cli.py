@@ -85,7 +85,11 @@ def print_status(cluster) -> None:
         members_text = ",".join(m.split("@")[0] for m in q.members)
         online = "" if set(q.online) >= set(q.members) or q.type != "quorum" else f"  ONLINE {len(q.online)}/{len(q.members)}"
         print(f"  {q.name:<28} {q.type:<7} leader {q.leader.split('@')[0]:<12} members {members_text}  "
-              f"messages {q.messages} (unacked {q.messages_unacked})  consumers {q.consumers}{online}")
+              f"messages {_known(q.messages)} (unacked {_known(q.messages_unacked)})  consumers {q.consumers}{online}")
+
+
+def _known(count: int | None) -> str:
+    return "? (no statistics yet)" if count is None else str(count)
 
 
 def main(argv: list[str] | None = None) -> int:

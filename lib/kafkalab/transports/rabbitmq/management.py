@@ -21,8 +21,10 @@ class QueueView:
     leader: str
     members: tuple[str, ...]
     online: tuple[str, ...]
-    messages: int
-    messages_unacked: int
+    # None until the queue's first statistics tick has reached the management plugin (about 5-10 s
+    # after a quorum queue is declared): "not known yet" must never read as an empty queue.
+    messages: int | None
+    messages_unacked: int | None
     consumers: int
 
 
@@ -47,13 +49,18 @@ class Management:
         return {node["name"] for node in self.get("/nodes") if node.get("running")}
 
     def queues(self, vhost: str = "/") -> list[QueueView]:
-        views = []
-        for q in self.get(f"/queues/{quote(vhost, safe='')}"):
-            views.append(QueueView(
-                name=q["name"], type=q.get("type", "classic"), leader=q.get("leader") or q.get("node", ""),
-                members=tuple(q.get("members") or [q.get("node", "")]),
-                online=tuple(q.get("online") or []),
-                messages=int(q.get("messages") or 0), messages_unacked=int(q.get("messages_unacknowledged") or 0),
-                consumers=int(q.get("consumers") or 0),
-            ))
+        views = [queue_view(q) for q in self.get(f"/queues/{quote(vhost, safe='')}")]
         return sorted(views, key=lambda v: v.name)
+
+
+def queue_view(q: dict) -> QueueView:
+    """One queue of GET /api/queues/<vhost>."""
+    return QueueView(
+        name=q["name"], type=q.get("type", "classic"), leader=q.get("leader") or q.get("node", ""),
+        members=tuple(q.get("members") or [q.get("node", "")]), online=tuple(q.get("online") or []),
+        messages=_count(q.get("messages")), messages_unacked=_count(q.get("messages_unacknowledged")),
+        consumers=int(q.get("consumers") or 0))
+
+
+def _count(value) -> int | None:
+    return None if value is None else int(value)

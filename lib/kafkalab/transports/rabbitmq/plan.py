@@ -39,6 +39,7 @@ class RabbitPlan:
     def backlog(self, config: LabConfig, component: str, params: ComponentParams) -> int | None:
         """Ready plus unacked messages in the component's queues (None for a generator)."""
         from kafkalab.transports.rabbitmq.cluster import LocalRabbitCluster
+        from kafkalab.transports.rabbitmq.errors import RabbitError
         from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES
 
         queues = CONSUMER_QUEUES.get(component)
@@ -51,7 +52,11 @@ class RabbitPlan:
                     views = cluster.management(node.node_id).queues()
                 except LabError:
                     continue
-                return sum(q.messages for q in views if q.name in queues)
+                counts = [q.messages for q in views if q.name in queues]
+                if len(counts) < len(queues) or None in counts:
+                    # not an empty queue: one whose first statistics tick is still to come (ask again)
+                    raise RabbitError(f"the queues of {component} report no message count yet")
+                return sum(counts)
         return None
 
 
