@@ -35,6 +35,7 @@ from kafkalab.core.csvstore import BOOK_FEATURES_CSV, CANDLES_CSV, TRADES_CSV
 from kafkalab.pipeline.launcher import ComponentProcess, PipelineError
 from kafkalab.pipeline.plan import CONSUMERS, PipelinePlan, TransportPlan, transport_plan
 from kafkalab.pipeline.progress import LineCounter, Progress
+from kafkalab.pipeline.resources import ResourceMeter
 from kafkalab.runtime.logs import log
 from kafkalab.runtime.loop import ready_file
 from kafkalab.runtime.params import ENGINES, MARKET_PROCESSOR, TRADE_GENERATOR, ComponentParams
@@ -70,8 +71,9 @@ class Pipeline:
     """Starts, supervises, drains and stops the component processes of one plan."""
 
     def __init__(self, config: LabConfig, plan: PipelinePlan, mode: str = "notebook",
-                 restart: RestartPolicy = RestartPolicy()):
+                 restart: RestartPolicy = RestartPolicy(), meter: ResourceMeter | None = None):
         self.config, self.plan, self.restart = config, plan, restart
+        self.meter = meter or ResourceMeter()
         self.transport: TransportPlan = transport_plan(config.transport)
         self.processes = {spec.name: ComponentProcess(spec, config, mode) for spec in plan.components()}
         self.interrupted = threading.Event()
@@ -161,11 +163,18 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not self.interrupted.is_set():
             self.check()
+            self._sample_resources()
             if done():
                 return True
             tick()
             time.sleep(POLL_S)
         return False
+
+    def _sample_resources(self) -> None:
+        for name, proc in self.processes.items():
+            self.meter.sample(name, proc.component_pids())
+        if all(proc.ready for proc in self.processes.values()):
+            self.meter.begin()
 
     def consuming(self, name: str) -> bool:
         """Setup done (ready file) and, where the transport can tell, the input assigned."""
@@ -268,14 +277,15 @@ class _Interrupts:
 
 
 def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] = print, show_progress: bool = True,
-             mode: str = "notebook", restart: RestartPolicy = RestartPolicy()) -> int:
+             mode: str = "notebook", restart: RestartPolicy = RestartPolicy(), meter: ResourceMeter | None = None) -> int:
     """Run one plan against a reachable broker; returns 0, or 130 if interrupted; raises on failure.
-    `echo` gets the one result line (plain text); progress and restarts go to the log."""
+    `echo` gets the one result line (plain text); progress and restarts go to the log; `meter`, when
+    given, keeps each component's CPU and memory for the caller."""
     from kafkalab.core.csvstore import require_writable_dir
 
     require_writable_dir(config.data_dir)
     require_writable_dir(config.runs_dir)
-    pipeline = Pipeline(config, plan, mode, restart)
+    pipeline = Pipeline(config, plan, mode, restart, meter)
     pipeline.transport.prepare(config, plan.shared_params)
     progress = Progress(plan.seconds, pipeline.rows_this_run, pipeline.log.info, show_progress)
 
@@ -290,6 +300,7 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
                                      f"starting the generators anyway")
             pipeline.start(pipeline.sources)
             pipeline.wait_for_sources(plan.seconds + GENERATOR_START_GRACE_S, tick())
+            pipeline.meter.end()
             for name in CONSUMERS:  # data-flow order: the processor's output exists before the sinks finish
                 if pipeline.interrupted.is_set():
                     break
@@ -309,7 +320,7 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
          + ", ".join(f"{k} {v:,}" for k, v in pipeline.rows_this_run().items())
          + f" rows; the files in {config.data_dir} now hold "
          + ", ".join(f"{k} {v:,}" for k, v in pipeline.rows().items())
-         + f" rows; {pipeline.summary_of_restarts()}; executed notebooks in {config.runs_dir}")
+         + f" rows; {pipeline.summary_of_restarts()}; {pipeline.meter.summary()}; executed notebooks in {config.runs_dir}")
     return 130 if pipeline.interrupted.is_set() else 0
 
 

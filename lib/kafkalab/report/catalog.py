@@ -76,7 +76,8 @@ TABLES: tuple[BenchTable, ...] = (
         Plot("pipeline latency under load", load.plot_pipeline_latency, load.caption_pipeline),)),
     BenchTable("transports", "transports", "part3", "Measured: Kafka vs RabbitMQ vs ZeroMQ", (
         Plot("transport rates", transports.plot_transport_rates, transports.caption_transport_rates),
-        Plot("transport latency", transports.plot_transport_latency, transports.caption_transport_latency))),
+        Plot("transport latency", transports.plot_transport_latency, transports.caption_transport_latency),
+        Plot("component usage", transports.plot_component_usage, transports.caption_component_usage))),
 )
 
 # Shown by the Part 4 section itself (sections.part4's Bonus 4), not by show_subsections.

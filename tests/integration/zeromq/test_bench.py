@@ -13,3 +13,19 @@ def test_latency_rows_at_10_hz_have_the_contract_columns_and_sane_values(lab):
         assert row["durability"] == "none (at-most-once)" and row["unit"] == "ms"
         assert "trades in 2 s" in row["setting"] and row["load_avg_1m"] >= 0
     assert 0 < rows[0]["value"] <= rows[1]["value"]
+
+
+def test_the_whole_pipeline_reports_cpu_and_memory_of_every_component(lab):
+    from kafkalab.bench.transports import component_usage
+    from kafkalab.runtime.params import COMPONENTS
+
+    rows = component_usage(lab, "zeromq", bench.DURABILITY, quick=True, seconds=3.0)
+    cpu = {r["component"]: r["value"] for r in rows if r["metric"] == "component_cpu_pct"}
+    rss = {r["component"]: r["value"] for r in rows if r["metric"] == "component_rss_mib"}
+    assert set(cpu) == set(rss) == set(COMPONENTS)
+    # every component is a Python process that imported the package and ran its loop
+    assert all(value > 0 for value in cpu.values()), cpu
+    assert all(20 < value < 2048 for value in rss.values()), rss
+    # at 1,000 trades/s the trade generator works harder than the order-book one (4/s)
+    assert cpu["trade-generator"] > cpu["orderbook-generator"], cpu
+    assert all(r["transport"] == "zeromq" and r["rate_hz"] == 1000 and "3 s" in r["setting"] for r in rows)

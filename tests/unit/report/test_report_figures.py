@@ -231,6 +231,11 @@ def _transports() -> pd.DataFrame:
             rows.append({**common, "metric": "lost_under_consumer_kill", "value": 0, "unit": "count"})
         else:
             rows.append({**common, "metric": "gaps_counted", "value": 17, "unit": "count"})
+        for component, share in (("trade-generator", 0.5), ("market-processor", 0.3), ("trades-sink", 0.2)):
+            rows.append({**common, "metric": "component_cpu_pct", "value": (cpu or 50.0) * share, "unit": "%",
+                         "component": component, "rate_hz": 1000})
+            rows.append({**common, "metric": "component_rss_mib", "value": 100.0, "unit": "MiB",
+                         "component": component, "rate_hz": 1000})
     return pd.DataFrame(rows)
 
 
@@ -244,6 +249,19 @@ def test_transport_comparison_plots_and_captions():
     assert "lost under consumer kill: 0" in rates
     latency = transports.caption_transport_latency(frame)
     assert "p99 at 1,000/s: kafka 12 ms, rabbitmq 6 ms, zeromq 0.5 ms" in latency
+    usage = transports.caption_component_usage(frame)
+    assert usage.startswith("Median over repeats at 1,000 trades/s: kafka: its 3 components together 80 % of one "
+                            "core, the busiest trade-generator (40 %), the broker 80 %"), usage
+    zeromq = usage.split("zeromq: ")[1]
+    assert zeromq.startswith("its 3 components together 50 % of one core, the busiest trade-generator (25 %)")
+    assert "broker" not in zeromq  # ZeroMQ has none
+
+
+def test_component_usage_without_component_rows_says_which_command_measures_it():
+    frame = _transports()
+    frame = frame[~frame["metric"].str.startswith("component_")].drop(columns="component")
+    assert "run kafkalab bench transports" in transports.caption_component_usage(frame)
+    assert_labelled(transports.plot_component_usage(frame))
 
 
 def _profile_summary() -> pd.DataFrame:

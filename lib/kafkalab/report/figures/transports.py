@@ -4,7 +4,8 @@ The table is long: one row per measurement with the columns transport, metric, v
 unit, durability (what an acknowledgement promised), client, client_version, and
 `rate_hz` for the latency rows (10 and 1000). Metrics: publish_rate_max, sustained_rate,
 latency_p50_ms, latency_p99_ms, broker_cpu_pct, broker_rss_mib,
-lost_under_consumer_kill, gaps_counted.
+lost_under_consumer_kill, gaps_counted; and per `component` (the whole pipeline at one trade
+rate): component_cpu_pct, component_rss_mib.
 """
 
 from __future__ import annotations
@@ -112,3 +113,54 @@ def caption_transport_latency(frame: pd.DataFrame) -> str:
     parts = [f"{case}: " + ", ".join(f"{t} {fmt(v)} ms" for t, v in row.items() if np.isfinite(v))
              for case, row in table.iterrows()]
     return ("Median over repeats, " + "; ".join(parts) if parts else "No latency rows") + load_note(frame) + "."
+
+
+COMPONENT_METRICS = {"component_cpu_pct": "CPU (% of one core)", "component_rss_mib": "peak memory (RSS, MiB)"}
+
+
+def _component_table(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """index = component, columns = transport (median over repeats)."""
+    if "component" not in rows.columns:
+        return pd.DataFrame()
+    part = rows[(rows["metric"] == metric) & rows["component"].notna()]
+    if part.empty:
+        return pd.DataFrame()
+    table = part.pivot_table(index="component", columns="transport", values="value", aggfunc="median")
+    order = list(dict.fromkeys(part["component"]))
+    return table.reindex(order)[[t for t in _transports(rows) if t in table.columns]]
+
+
+def plot_component_usage(frame: pd.DataFrame) -> Figure:
+    rows = measurements(frame)
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    for ax, (metric, label) in zip(fig.subplots(1, 2), COMPONENT_METRICS.items()):
+        table = _component_table(rows, metric)
+        ax.set_ylabel(label)
+        ax.set_xlabel("component (its own process)")
+        if table.empty:
+            ax.text(0.5, 0.5, f"no {metric} rows", ha="center", va="center", transform=ax.transAxes)
+            continue
+        grouped_bars(ax, table, TRANSPORT_COLORS)
+        ax.tick_params(axis="x", labelrotation=15, labelsize=8)
+        ax.legend(title="transport", fontsize=8)
+    fig.suptitle("What each component costs, the same pipeline at the same trade rate over each transport")
+    return fig
+
+
+def caption_component_usage(frame: pd.DataFrame) -> str:
+    rows = measurements(frame)
+    cpu = _component_table(rows, "component_cpu_pct")
+    if cpu.empty:
+        return "No per-component rows: run kafkalab bench transports" + load_note(frame) + "."
+    broker = rows[rows["metric"] == "broker_cpu_pct"].groupby("transport")["value"].median()
+    rate = rows.loc[rows["metric"] == "component_cpu_pct", "rate_hz"].dropna()
+    parts = []
+    for transport in cpu.columns:
+        column = cpu[transport].dropna()
+        text = (f"{transport}: its {len(column)} components together {fmt(column.sum())} % of one core, "
+                f"the busiest {column.idxmax()} ({fmt(column.max())} %)")
+        if transport in broker.index:
+            text += f", the broker {fmt(broker[transport])} % (during its own publish test)"
+        parts.append(text)
+    at = f" at {rate.iloc[0]:,.0f} trades/s" if len(rate) else ""
+    return f"Median over repeats{at}: " + "; ".join(parts) + load_note(frame) + "."
