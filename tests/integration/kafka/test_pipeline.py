@@ -9,6 +9,7 @@ a kill -9 of the processor mid-run heals without a human, losing and doubling no
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 
@@ -88,6 +89,8 @@ def test_whole_pipeline(bootstrap, tag, tmp_path):
     said: list[str] = []
     assert run_plan(config, plan, echo=said.append, show_progress=False) == 0
     assert len(said) == 1 and "no restarts" in said[0], said
+    # each component's kernel was sampled: its CPU seconds and peak memory are in the line
+    assert re.search(r"CPU / peak memory: market-processor \d+\.\d s / [1-9]\d* MiB, trades-sink", said[0]), said
     assert (config.runs_dir / "generator_trades.ipynb").exists() and (config.runs_dir / "sink_trades_csv.ipynb").exists()
     trades = check_outputs(config, plan, acked, bootstrap)
     rows = f"trades {len(trades):,}, candles {len(pd.read_csv(config.data_dir / 'candles.csv')):,}"
