@@ -198,15 +198,13 @@ class Instances:
 PHASES = (("feed_stopped", "feed stopped"), ("second_ready", "2 instances"), ("second_started", "rebalancing"))
 
 
-def _sample(t: float, feed: Feed, group: Instances, admin, previous: dict | None, marks: dict,
-            events: list[str]) -> dict:
+def _sample(t: float, feed: Feed, group: Instances, admin, previous: dict | None) -> dict:
     state, members = scaling.group_members(admin, group.group)
     processed, produced = group.processed(), feed.produced
-    phase = next((name for mark, name in PHASES if mark in marks), "1 instance")
     rate = (processed - previous["processed"]) / (t - previous["t_s"]) if previous and t > previous["t_s"] else 0.0
-    return {"t_s": round(t, 2), "phase": phase, "instances": group.running(), "members": members,
-            "group_state": state, "produced": produced, "processed": processed, "lag": max(produced - processed, 0),
-            "consumed_per_s": round(rate, 1), "event": "; ".join(events)}
+    return {"t_s": round(t, 2), "instances": group.running(), "members": members, "group_state": state,
+            "produced": produced, "processed": processed, "lag": max(produced - processed, 0),
+            "consumed_per_s": round(rate, 1)}
 
 
 def _advance(t: float, row: dict, grid: Grid, feed: Feed, group: Instances, marks: dict) -> list[str]:
@@ -235,19 +233,21 @@ def _drive(grid: Grid, feed: Feed, group: Instances, progress) -> tuple[list[dic
     """Sample every second and move the experiment on; ends once every record was processed after
     the feed stopped, or on a failure (its reason returned)."""
     admin = clients.admin(feed.bootstrap)
-    marks, rows, events = {}, [], []
+    marks, rows = {}, []
     while True:
         t = time.monotonic() - feed.started_at
-        row = _sample(t, feed, group, admin, rows[-1] if rows else None, marks, events)
+        row = _sample(t, feed, group, admin, rows[-1] if rows else None)
         rows.append(row)
+        drained = "feed_stopped" in marks and row["lag"] == 0 and row["produced"] > 0
+        failure = "" if drained else _failure(t, feed, group, marks)
+        events = [] if drained or failure else _advance(t, row, grid, feed, group, marks)
+        # the row is named after what it starts: the sample at which the second instance started opens "rebalancing"
+        row.update(phase=next((name for mark, name in PHASES if mark in marks), "1 instance"), event="; ".join(events))
         progress.set_postfix_str(f"{row['phase']}: lag {row['lag']:,}")
-        if "feed_stopped" in marks and row["lag"] == 0 and row["produced"]:
+        if drained:
             marks["drained"] = t
-            return rows, marks, ""
-        failure = _failure(t, feed, group, marks)
-        if failure:
+        if drained or failure:
             return rows, marks, failure
-        events = _advance(t, row, grid, feed, group, marks)
         next_sample_at = feed.started_at + len(rows) * SAMPLE_S  # a sampling period, not a wait for something
         time.sleep(max(next_sample_at - time.monotonic(), 0.0))
 
