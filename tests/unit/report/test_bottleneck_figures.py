@@ -12,7 +12,7 @@ def _summary(**changes) -> pd.DataFrame:
     row = {"rate_per_s": 1300, "feed_rate_per_s": 1298.4, "delay_per_record_ms": 1.0, "step_records": 500,
            "nominal_capacity_per_s": 1000.0, "capacity_per_instance": 912.3, "lag_growth_per_s": 386.1,
            "drain_per_s": 471.9, "second_started_s": 12.02, "second_ready_s": 3.1, "lag_at_join": 5812,
-           "lag_max": 5830, "time_to_lag0_s": 15.2, "produced": 41210, "processed": 41210, "lost": 0,
+           "lag_max": 5830, "caught_up_lag": 650, "time_to_caught_up_s": 15.2, "produced": 41210, "processed": 41210, "lost": 0,
            "reread": 1733, "candles": 1536, "candles_expected": 1536, "candle_mismatches": 0, "errors": 0,
            "error_detail": "", "load_avg_1m": 2.4, "machine_cores": 2, "quick": True}
     return pd.DataFrame([{**row, **changes}])
@@ -32,7 +32,7 @@ def test_the_caption_quotes_the_run_from_its_row():
     assert "waits 1 ms per record (at most 1,000 records/s)" in text
     assert "one instance processed 912 records/s, so the lag grew by 386 records/s" in text
     assert "started at 12 s and the group was stable with both 3.1 s later, the lag then at 5,812" in text
-    assert "fell by 472 records/s and was under one step (500 records) 15.2 s after" in text
+    assert "fell by 472 records/s and had caught up (lag under 650 records, one second of input) 15.2 s after" in text
     assert "41,210 trades acknowledged, 0 of them not processed (1,733 read twice" in text
     assert "1,536 candles of 1,536 windows, 0 different" in text
     assert "quick" in text and "load average during the run 2.4" in text

@@ -10,9 +10,10 @@ from kafkalab.report import results
 from kafkalab.report.figures.common import DOWN_COLOR, UP_COLOR, fmt, load_note
 
 LAG_COLOR, RATE_COLOR, FEED_COLOR = "#4c72b0", "#2a9d8f", "#8c8c8c"
+SMOOTH_SAMPLES = 3
 SUMMARY_COLUMNS = ("rate_per_s", "feed_rate_per_s", "delay_per_record_ms", "step_records", "nominal_capacity_per_s",
                    "capacity_per_instance", "lag_growth_per_s", "drain_per_s", "second_started_s", "second_ready_s",
-                   "lag_at_join", "lag_max", "time_to_lag0_s", "produced", "processed", "lost", "reread", "candles",
+                   "lag_at_join", "lag_max", "caught_up_lag", "time_to_caught_up_s", "produced", "processed", "lost", "reread", "candles",
                    "candles_expected", "candle_mismatches", "errors", "load_avg_1m")
 
 
@@ -50,7 +51,9 @@ def plot_bottleneck(frame: pd.DataFrame, bench: dict | None) -> Figure:
     lag.set_title(f"{fmt(row['rate_per_s'])} trades/s into a processor slowed to {fmt(row['delay_per_record_ms'])} ms "
                   f"per record")
     lag.legend(loc="upper left", fontsize=8)
-    rate.plot(timeline["t_s"], timeline["consumed_per_s"], color=RATE_COLOR, label="processed per second")
+    # an instance reports its progress once per step (about a second), so single seconds jump between 0 and 2 steps
+    smooth = timeline["consumed_per_s"].rolling(SMOOTH_SAMPLES, min_periods=1, center=True).mean()
+    rate.plot(timeline["t_s"], smooth, color=RATE_COLOR, label=f"processed per second ({SMOOTH_SAMPLES} s mean)")
     rate.axhline(row["feed_rate_per_s"], color=FEED_COLOR, linestyle="-.", label="feed rate")
     for n in (1, 2):
         rate.axhline(n * row["capacity_per_instance"], color=LAG_COLOR, linestyle=":", alpha=0.6,
@@ -76,8 +79,9 @@ def caption_bottleneck(frame: pd.DataFrame) -> str:
             f"records/s): one instance processed {fmt(row['capacity_per_instance'])} records/s, so the lag grew by "
             f"{fmt(row['lag_growth_per_s'])} records/s. The second instance started at {fmt(row['second_started_s'])} s "
             f"and the group was stable with both {fmt(row['second_ready_s'])} s later, the lag then at "
-            f"{fmt(row['lag_at_join'])}; with two it fell by {fmt(row['drain_per_s'])} records/s and was under one step "
-            f"({fmt(row['step_records'])} records) {fmt(row['time_to_lag0_s'])} s after the second instance started. "
+            f"{fmt(row['lag_at_join'])}; with two it fell by {fmt(row['drain_per_s'])} records/s and had caught up (lag "
+            f"under {fmt(row['caught_up_lag'])} records, one second of input) {fmt(row['time_to_caught_up_s'])} s after "
+            f"the second instance started. "
             f"Nothing lost: {fmt(row['produced'])} trades acknowledged, {fmt(row['lost'])} of them not processed "
             f"({fmt(row['reread'])} read twice, by the new owner of a partition after the rebalance), and "
             f"{fmt(row['candles'])} candles of {fmt(row['candles_expected'])} windows, "

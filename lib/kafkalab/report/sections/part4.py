@@ -109,7 +109,7 @@ def show_bottleneck(res: results.Results) -> None:
         return
     show_plots(catalog.BOTTLENECK, frame, res.bench)
     columns = [c for c in ("rate_per_s", "capacity_per_instance", "lag_growth_per_s", "drain_per_s", "lag_at_join",
-                           "time_to_lag0_s", "produced", "lost", "reread", "candles", "candle_mismatches",
+                           "time_to_caught_up_s", "produced", "lost", "reread", "candles", "candle_mismatches",
                            "load_avg_1m") if c in frame.columns]
     show_table(frame[columns])
 
