@@ -6,7 +6,7 @@ would. A sleep rather than a CPU loop, and rather than a sink that fsyncs every 
 makes one instance's capacity a setting, about 1 / delay records per second whatever else runs on
 the two shared cores (a CPU cost would compete with the brokers, and two fsyncing sinks share one
 disk), so a second instance really doubles the capacity and what the plot shows is the consumer
-group at work. A step of STEP_RECORDS records waits about a second: long enough that the step's own
+group at work. A step of STEP_RECORDS records waits about two seconds: long enough that the step's own
 cost (its transaction, decoding), which grows on a busy machine, stays small beside the wait, short
 enough that a rebalance is not held up for long.
 
@@ -62,12 +62,13 @@ from kafkalab.transports.kafka import clients
 EXPERIMENT = "bottleneck"
 PARTITIONS = 2
 DELAY_PER_RECORD_S = 0.002  # the slowdown: at most 500 records/s per instance
-STEP_RECORDS = 500  # records per step: a second of waiting
-# The feed: 1.3 times one instance's most, so two keep up as long as a step's own cost stays under
-# about half its wait (a busy machine's transactions).
-RATE_PER_S = 650
+STEP_RECORDS = 1000  # records per step: two seconds of waiting
+# The feed: 1.2 times one instance's most, so two keep up as long as a step's own cost (its transaction:
+# about a second per step was seen at a 1-min load average near 20 on the two cores) stays under 1.3 s.
+RATE_PER_S = 600
 CAUGHT_UP_LAG = RATE_PER_S  # one second of input
 FEED_LINGER_MS = 50
+FEED_TICK_S = 0.01
 SAMPLE_S = 1.0
 SETTLE_TIMEOUT_S = 30.0  # after the feed stops: the last records processed, the last windows closed
 SYMBOLS = scaling.SYMBOLS
@@ -80,7 +81,7 @@ class Grid:
     max_s: float  # the feed stops by then, caught up or not (then the run has failed)
 
 
-QUICK, FULL = Grid(join_at_s=12, hold_s=3, max_s=70), Grid(join_at_s=30, hold_s=10, max_s=150)
+QUICK, FULL = Grid(join_at_s=12, hold_s=3, max_s=90), Grid(join_at_s=30, hold_s=10, max_s=180)
 
 
 # ---- the feed --------------------------------------------------------------------------------
@@ -141,7 +142,9 @@ class Feed:
                         self._send(producer)
                     pacer.sent(due)
                     producer.poll(0)
-                    self._stop.wait(pacer.seconds_until_due())
+                    # wake up every FEED_TICK_S at most, sending what fell due meanwhile: a thread waking
+                    # for every record would take CPU from the brokers on a busy machine
+                    self._stop.wait(max(pacer.seconds_until_due(), FEED_TICK_S))
         except Exception as exc:  # reported with the row: a feed that died ends the run
             self.error = f"feed: {type(exc).__name__}: {exc}"
 

@@ -10,7 +10,7 @@ from kafkalab.report import results
 from kafkalab.report.figures.common import DOWN_COLOR, UP_COLOR, fmt, load_note
 
 LAG_COLOR, RATE_COLOR, FEED_COLOR = "#4c72b0", "#2a9d8f", "#8c8c8c"
-SMOOTH_SAMPLES = 3
+SMOOTH_SAMPLES = 5
 SUMMARY_COLUMNS = ("rate_per_s", "feed_rate_per_s", "delay_per_record_ms", "step_records", "nominal_capacity_per_s",
                    "capacity_per_instance", "lag_growth_per_s", "drain_per_s", "second_started_s", "second_ready_s",
                    "lag_at_join", "lag_max", "caught_up_lag", "time_to_caught_up_s", "produced", "processed", "lost", "reread", "candles",
@@ -51,7 +51,7 @@ def plot_bottleneck(frame: pd.DataFrame, bench: dict | None) -> Figure:
     lag.set_title(f"{fmt(row['rate_per_s'])} trades/s into a processor slowed to {fmt(row['delay_per_record_ms'])} ms "
                   f"per record")
     lag.legend(loc="upper left", fontsize=8)
-    # an instance reports its progress once per step (about a second), so single seconds jump between 0 and 2 steps
+    # an instance reports its progress once per step (about two seconds), so single seconds jump by whole steps
     smooth = timeline["consumed_per_s"].rolling(SMOOTH_SAMPLES, min_periods=1, center=True).mean()
     rate.plot(timeline["t_s"], smooth, color=RATE_COLOR, label=f"processed per second ({SMOOTH_SAMPLES} s mean)")
     rate.axhline(row["feed_rate_per_s"], color=FEED_COLOR, linestyle="-.", label="feed rate")
