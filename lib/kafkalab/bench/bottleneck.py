@@ -339,7 +339,9 @@ def slope(rows: list[dict], column: str) -> float | None:
 
 def summarize(timeline: list[dict], marks: dict, grid: Grid) -> dict:
     """The run's figures from its per-second timeline and its moments."""
-    started, ready, caught = (marks.get(k) for k in ("second_started", "second_ready", "caught_up"))
+    # rounded like the timeline's t_s, so a moment and the sample it was noted at compare equal
+    started, ready, caught = (round(marks[k], 2) if k in marks else None
+                              for k in ("second_started", "second_ready", "caught_up"))
     alone = [r for r in timeline if started is None or r["t_s"] <= started]
     drain = [r for r in timeline if ready is not None and r["t_s"] >= ready and (caught is None or r["t_s"] <= caught)]
     drain_slope = slope(drain, "lag")

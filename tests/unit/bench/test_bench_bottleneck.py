@@ -54,3 +54,10 @@ def test_the_processor_refuses_a_negative_or_unknown_slowdown(delay):
 
 def test_the_processor_is_not_slowed_unless_asked():
     assert MarketProcessor(lab_config.load()).delay_per_record_s == 0
+
+
+def test_a_moment_counts_from_the_sample_it_was_noted_at():
+    """t_s is rounded to 10 ms in the timeline; the moments are not: the join's lag is that sample's."""
+    rows = _timeline()
+    row = bottleneck.summarize(rows, {**MARKS, "second_ready": 14.003}, bottleneck.QUICK)
+    assert row["lag_at_join"] == 5600 and row["second_ready_s"] == 2.0
