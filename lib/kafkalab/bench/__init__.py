@@ -33,6 +33,7 @@ EXPERIMENTS: dict[str, str] = {
     "decode": "decode",  # the consumers' decode hot path: fast vs reference, no broker
     "batching": "batching",  # the processor's records per transaction, before and after (Bonus 4)
     "streams": "streams",  # the market processor: ours against the same job in Kafka Streams, drain rate
+    "bottleneck": "bottleneck",  # a processor slowed on purpose: lag grows, a second instance drains it (Bonus 4)
 }
 # Experiments that start a private cluster of their own and never touch the lab's.
 OWN_CLUSTER = frozenset({"replication", "reliability"})
@@ -41,7 +42,8 @@ NO_CLUSTER = frozenset({"decode"})
 # What the report shows, in the order it is measured: each experiment's --quick grid.
 # Transports (Part 3) are measured where their benchmark is registered.
 REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
-                               "pipeline", "replication", "transports", "profile", "decode", "batching")
+                               "pipeline", "replication", "transports", "profile", "decode", "batching",
+                               "bottleneck")
 REPORT_SET_NAME = "report-set"
 
 

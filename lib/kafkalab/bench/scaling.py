@@ -75,8 +75,12 @@ START_TIMEOUT_S = 60.0
 # ---- the worker process ----------------------------------------------------------------------
 
 def _worker(config: LabConfig, topics, group_id: str, instance: int, consumed, stop, results,
-            batch_size: int) -> None:
-    """One processor instance: run until `stop` is set; report counters and times."""
+            batch_size: int, positions=None, options: dict | None = None) -> None:
+    """One processor instance: run until `stop` is set; report counters and times.
+
+    `positions` (a shared array, one slot per `trades` partition) receives the highest next offset
+    this instance has read in each partition, so the parent can tell lag without double counting what
+    a new owner re-reads after a rebalance; `options` are further MarketProcessor arguments."""
     import contextlib
     import io
 
@@ -99,9 +103,16 @@ def _worker(config: LabConfig, topics, group_id: str, instance: int, consumed, s
                 self.last_at = time.time()
                 with consumed.get_lock():
                     consumed.value = after
+                if positions is not None:
+                    self.publish_positions()
+
+        def publish_positions(self) -> None:
+            for (topic, partition), part in list(self.partitions.items()):
+                if topic == topics.trades and part.next_offset > positions[partition]:
+                    positions[partition] = part.next_offset
 
     processor = TimedProcessor(config, group_id=group_id, instance=str(instance), topics=topics,
-                               batch_size=batch_size)
+                               batch_size=batch_size, **(options or {}))
     threading.Thread(target=lambda: (stop.wait(), processor.stop()), daemon=True).start()
     error = ""
     counters: dict[str, int] = {}
@@ -128,10 +139,17 @@ def _cpu_s(pids: list[int]) -> float:
     return total
 
 
+def group_members(client, group: str) -> tuple[str, int]:
+    """The group's state (e.g. "STABLE", "PREPARING_REBALANCING") and member count, as the broker says."""
+    try:
+        desc = client.describe_consumer_groups([group])[group].result(timeout=10)
+    except Exception:  # the group does not exist until the first member joins
+        return "UNKNOWN", 0
+    return desc.state.name, len(desc.members)
+
+
 def wait_for_group(bootstrap: str, group: str, instances: int, procs, timeout_s: float = START_TIMEOUT_S) -> None:
     """Until the group is stable with `instances` members (raises if an instance died first)."""
-    from confluent_kafka import ConsumerGroupState
-
     from kafkalab.transports.kafka.clients import admin
 
     client = admin(bootstrap)
@@ -139,14 +157,37 @@ def wait_for_group(bootstrap: str, group: str, instances: int, procs, timeout_s:
     while time.monotonic() < deadline:
         if not all(p.is_alive() for p in procs):
             raise LabError(f"scaling: a processor instance of group {group} exited during start-up")
-        try:
-            desc = client.describe_consumer_groups([group])[group].result(timeout=10)
-            if desc.state == ConsumerGroupState.STABLE and len(desc.members) == instances:
-                return
-        except Exception:  # the group does not exist until the first member joins
-            pass
+        if group_members(client, group) == ("STABLE", instances):
+            return
         time.sleep(0.3)
     raise LabError(f"scaling: group {group} did not become stable with {instances} members within {timeout_s:g} s")
+
+
+def instance_process(ctx, config: LabConfig, topics, group: str, instance: int, consumed, stop, results,
+                     batch_size: int = BATCH_SIZE, positions=None, options: dict | None = None):
+    """One processor instance as a (not yet started) process of `ctx`: see _worker."""
+    return ctx.Process(target=_worker, daemon=True,
+                       args=(config, topics, group, instance, consumed, stop, results, batch_size, positions, options))
+
+
+def stop_instances(procs, stop, results) -> list[dict]:
+    """Ask every instance to stop and collect their reports (an instance that died reports nothing)."""
+    stop.set()
+    reports: list[dict] = []
+    for p in procs:
+        if p.pid is None:  # never started
+            continue
+        try:
+            reports.append(results.get(timeout=60))
+        except Exception:  # an instance that died reports nothing; counted as an error
+            break
+    for p in procs:
+        if p.pid is None:
+            continue
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+    return reports
 
 
 def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog: Backlog,
@@ -161,11 +202,9 @@ def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog
     expected = len(backlog.values)
     counters = [ctx.Value("q", 0) for _ in range(instances)]
     stop, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(config, topics, group, i, counters[i], stop, results, batch_size),
-                         daemon=True)
+    procs = [instance_process(ctx, config, topics, group, i, counters[i], stop, results, batch_size)
              for i in range(instances)]
     timeline: list[dict[str, object]] = []
-    reports: list[dict] = []
     lag_max = 0
     brokers = broker_pids(config.bootstrap_servers)
 
@@ -199,16 +238,7 @@ def run_cell(config: LabConfig, topics, partitions: int, instances: int, backlog
                 time.sleep(LAG_SAMPLE_S)
         broker_cpu, worker_cpu = _cpu_s(brokers) - broker_before, _cpu_s(workers) - worker_before
     finally:
-        stop.set()
-        for _ in procs:
-            try:
-                reports.append(results.get(timeout=60))
-            except Exception:  # an instance that died reports nothing; counted as an error
-                break
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
+        reports = stop_instances(procs, stop, results)
     row = _summary(cell, partitions, instances, backlog, reports, lag_max, worker_cpu, broker_cpu, probe)
     if row["records"] < expected and not row["errors"]:  # a drain that stopped short is a failed cell
         row["errors"], row["error_detail"] = 1, f"consumed {row['records']} of {expected}"

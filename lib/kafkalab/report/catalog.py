@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from kafkalab.report.figures import (batching, clients, deepdives, load, profiles, reliability, replication, scaling,
-                                     serializers, transports)
+from kafkalab.report.figures import (batching, bottleneck, clients, deepdives, load, profiles, reliability, replication,
+                                     scaling, serializers, transports)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,11 @@ DECODE = BenchTable("decode", "decode", "part4", BONUS4_HEADING)
 BATCHING = BenchTable("batching", "batching", "part4", BONUS4_HEADING, (
     Plot("records per transaction", batching.plot_batching, batching.caption_batching),))
 BATCHING_TIMELINE = BenchTable("batching_timeline", "batching", "part4", BONUS4_HEADING)
-BY_NAME: dict[str, BenchTable] = {t.name: t for t in (*TABLES, DECODE, BATCHING, BATCHING_TIMELINE)}
+BOTTLENECK = BenchTable("bottleneck", "bottleneck", "part4", BONUS4_HEADING, (
+    Plot("lag with one, then two instances", bottleneck.plot_bottleneck, bottleneck.caption_bottleneck),))
+BOTTLENECK_TIMELINE = BenchTable("bottleneck_timeline", "bottleneck", "part4", BONUS4_HEADING)
+BY_NAME: dict[str, BenchTable] = {t.name: t for t in (*TABLES, DECODE, BATCHING, BATCHING_TIMELINE, BOTTLENECK,
+                                                      BOTTLENECK_TIMELINE)}
 # Experiments too long for `make run`'s bounded set (kafkalab.bench.REPORT_SET), and why.
 NOT_IN_MAKE_RUN: dict[str, str] = {
     "reliability": "a private cluster and five pipeline runs through broker and network faults, about 7 min on our two-core machine",

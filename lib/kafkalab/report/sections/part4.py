@@ -58,6 +58,14 @@ The batching table above is the processor's own drain rate; the whole pipeline (
 sinks that fsync before they commit, three brokers) shares the same two cores, and `kafkalab bench pipeline`
 (Part 2) measures what it sustains.
 """
+BONUS_BOTTLENECK = """\
+**The opposite, a bottleneck made on purpose:** the processor's `delay_per_record_s` parameter (0, off,
+everywhere but in this benchmark) makes each step wait that long per record it consumed, as per-record work
+that waits on a slow service would. A wait rather than a CPU loop or a sink that fsyncs every row: one
+instance's capacity is then the setting's, not what the two shared cores or the one disk leave, so a second
+instance really doubles it. A feed writes trades at a fixed rate above one instance's capacity and below two's
+into a two-partition topic; at a set time a second instance joins the group (`kafkalab bench bottleneck`):
+"""
 
 
 def show(config: LabConfig, res: results.Results) -> None:
@@ -74,6 +82,8 @@ def show(config: LabConfig, res: results.Results) -> None:
     show_markdown(BONUS_DECODE)
     show_decode(res)
     show_markdown(BONUS_NOT_YET)
+    show_markdown(BONUS_BOTTLENECK)
+    show_bottleneck(res)
     frame = res.bench.get("profile_experiments")
     if frame is not None:
         show_markdown("The profiler's own experiments (one component in several serializers, side by side):")
@@ -90,6 +100,18 @@ def show_batching(res: results.Results) -> None:
                            "broker_cores", "load_avg_1m") if c in frame.columns]
     rows = results.numeric(frame, "records_per_s")
     show_table(rows[columns].assign(records_per_s=rows["records_per_s"].round(0).astype("Int64")))
+
+
+def show_bottleneck(res: results.Results) -> None:
+    frame = res.bench.get(catalog.BOTTLENECK.name)
+    if frame is None or catalog.BOTTLENECK_TIMELINE.name not in res.bench:
+        show_missing(f"results/bench/{catalog.BOTTLENECK.name}.csv", catalog.command_for(catalog.BOTTLENECK.name))
+        return
+    show_plots(catalog.BOTTLENECK, frame, res.bench)
+    columns = [c for c in ("rate_per_s", "capacity_per_instance", "lag_growth_per_s", "drain_per_s", "lag_at_join",
+                           "time_to_caught_up_s", "produced", "lost", "reread", "candles", "candle_mismatches",
+                           "load_avg_1m") if c in frame.columns]
+    show_table(frame[columns])
 
 
 def show_decode(res: results.Results) -> None:

@@ -31,6 +31,10 @@ Exactly-once design
   or doubled. A fatal client error, or a transactional call that hangs past its deadline
   (kafkalab.transports.kafka.transactions), replaces the producer and rejoins the group.
 
+A bottleneck on purpose: `delay_per_record_s` (default 0: off) makes each step wait that long per
+record it consumed, before its transaction, like per-record work that waits on something slow.
+Only `kafkalab bench bottleneck` sets it, so that one instance cannot keep up with the input.
+
 Bad input (undecodable, invalid, the wrong message type, an event time more than
 `max_event_ahead_s` ahead of the record's Kafka timestamp) goes to dead-letters with the
 reason, in the same transaction; the loop keeps going.
@@ -44,6 +48,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from kafkalab.config import LabConfig
+from kafkalab.errors import ConfigError
 from kafkalab.core import serde, streams
 from kafkalab.core.market_logic import MarketLogic, Output, Verdict
 from kafkalab.core.models import InvalidMessage, now_us
@@ -107,8 +112,11 @@ class MarketProcessor(Component):
 
     def __init__(self, config: LabConfig, *, group_id: str = "market-processor", instance: str = "0",
                  topics: Topics = Topics(), allowed_lateness_ms: int = 500, idle_timeout_ms: int = 2000,
-                 max_event_ahead_s: float = 5.0, batch_size: int = BATCH_SIZE, poll_timeout_s: float = 0.1) -> None:
+                 max_event_ahead_s: float = 5.0, batch_size: int = BATCH_SIZE, poll_timeout_s: float = 0.1,
+                 delay_per_record_s: float = 0.0) -> None:
         super().__init__()
+        if not delay_per_record_s >= 0:  # also refuses NaN
+            raise ConfigError(f"delay_per_record_s must be 0 (off) or positive (got {delay_per_record_s!r})")
         self.config = config
         self.group_id = group_id
         self.instance = str(instance)
@@ -119,6 +127,7 @@ class MarketProcessor(Component):
         self.logic = MarketLogic(self.spec, int(max_event_ahead_s * 1_000_000))
         self.batch_size = int(batch_size)
         self.poll_timeout_s = float(poll_timeout_s)
+        self.delay_per_record_s = float(delay_per_record_s)
         self.consumer: Consumer | None = None
         self.txn = TransactionalProducer(config.bootstrap_servers, f"{group_id}-{self.instance}", self.log,
                                          lambda: self.stop_requested, self.wait)
@@ -170,7 +179,12 @@ class MarketProcessor(Component):
     def _step(self) -> None:
         """Decide about what arrived (no Kafka write yet), then commit the step's effects at once."""
         now = now_us()
-        dead = self._handle_all(self.consumer.consume(self.batch_size, self.poll_timeout_s), now)
+        messages = self.consumer.consume(self.batch_size, self.poll_timeout_s)
+        dead = self._handle_all(messages, now)
+        if self.delay_per_record_s and messages:
+            # A sleep, not a CPU loop: one instance's capacity is then the setting's, whatever the shared
+            # cores leave, so a second instance doubles it and the experiment shows the group, not the CPU.
+            self.wait(len(messages) * self.delay_per_record_s)
         self.logic.close_idle(now, self._caught_up)
         outputs = self.logic.take_outputs(now_us())
         if dead or outputs:
