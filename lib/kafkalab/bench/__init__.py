@@ -41,7 +41,7 @@ NO_CLUSTER = frozenset({"decode"})
 # What the report shows, in the order it is measured: each experiment's --quick grid.
 # Transports (Part 3) are measured where their benchmark is registered.
 REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
-                               "pipeline", "replication", "transports", "profile", "decode", "batching")
+                               "pipeline", "replication", "transports", "profile", "decode", "batching", "streams")
 REPORT_SET_NAME = "report-set"
 
 

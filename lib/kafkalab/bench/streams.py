@@ -19,7 +19,7 @@ from contextlib import ExitStack
 import psutil
 
 from kafkalab.bench.common import append_rows
-from kafkalab.bench.harness import fill_topic, records_per_s, trade_backlog
+from kafkalab.bench.harness import LoadProbe, fill_topic, records_per_s, trade_backlog
 from kafkalab.bench.scaling import SYMBOLS, TRADES_PER_EVENT_SECOND, _topics_for
 from kafkalab.config import LabConfig
 from kafkalab.errors import LabError
@@ -91,7 +91,9 @@ def run(config: LabConfig, quick: bool = False) -> int:
         with ExitStack() as stack:  # fresh topics per engine: each drains the same backlog from the start
             topics = _topics_for(config, stack, PARTITIONS)
             fill_topic(config.bootstrap_servers, topics.trades, backlog.values, backlog.keys, headers=backlog.headers)
-            rows.append(drain(config, engine, topics, records))
+            with LoadProbe() as probe:  # the machine is shared: how busy it was belongs with each drain
+                row = drain(config, engine, topics, records)
+            rows.append({**row, **probe.columns()})
     ratio = rows[0]["records_per_s"] / rows[1]["records_per_s"]
     settings = {"partitions": PARTITIONS, "serializer": "msgpack", "symbols": len(SYMBOLS),
                 "guarantee": "exactly-once (transactions / exactly_once_v2)", "streams_heap": "-Xmx384m",
