@@ -16,8 +16,9 @@ def _frame(latency: bool = False) -> pd.DataFrame:
             {"engine": "python", "records": 60000, "records_per_s": 12000.0, "cpu_per_1k_records_ms": 55.5,
              "peak_rss_mib": 140.0, "partitions": 3, "load_avg_1m": 1.75, "machine_cores": 2, "quick": True}]
     if latency:
-        for row, (p50, p99) in zip(rows, ((620.0, 900.0), (650.0, 1200.0))):
-            row.update(latency_rate_hz=10, candle_p50_ms=p50, candle_p99_ms=p99)
+        for row, (p50, p99, count) in zip(rows, ((620.0, 900.0, 140), (650.0, 1200.0, 150))):
+            row.update(latency_rate_hz=10, candle_p50_ms=p50, candle_p99_ms=p99, latency_candles=count,
+                       candle_written_p50_ms=p50 + 100, candle_written_p99_ms=p99 + 300)
     return pd.DataFrame(rows)
 
 
@@ -46,8 +47,9 @@ def test_the_goal_is_reached_from_half_of_streams_rate():
 
 def test_the_caption_adds_the_latency_when_measured():
     text = caption_streams(_frame(latency=True))
-    assert "at 10 trades/s from their window's end p50 650 ms / p99 1,200 ms (Python)" in text
+    assert "at 10 trades/s, candles emitted after their window's end p50 650 ms / p99 1,200 ms (Python)" in text
     assert "against 620 / 900 ms (Kafka Streams)" in text
+    assert "written by the sink p50 750 / p99 1,500 ms against 720 / 1,200 ms (150 and 140 candles)" in text
 
 
 def test_one_engine_only_says_so():

@@ -71,7 +71,11 @@ outputs use `read_committed` in both cases, so an aborted transaction leaves no 
 topic (event-time ordered trades, msgpack) on fresh topics, one after the other in one run. CPU
 and peak RSS are those of the process that runs the engine: the JVM for Streams (its garbage collector and
 JIT compiler included); for Python the benchmark's own process, since the processor runs in it, so its
-figures include the benchmark's polling too.
+figures include the benchmark's polling too. Then each engine is the processor of the whole pipeline
+(both generators, both sinks, the same brokers) at a steady low trade rate, as in the pipeline experiment:
+the candle latency from its window's end to the moment the processor emitted it (the candle's
+`produced_ts_us`) and to the sink's write. Both include the allowed lateness and the wait for the next
+trade of the partition that moves the watermark past the window's end.
 """
 
 AFTER = """\
