@@ -49,7 +49,7 @@ def test_the_caption_adds_the_latency_when_measured():
     text = caption_streams(_frame(latency=True))
     assert "at 10 trades/s, candles emitted after their window's end p50 650 ms / p99 1,200 ms (Python)" in text
     assert "against 620 / 900 ms (Kafka Streams)" in text
-    assert "written by the sink p50 750 / p99 1,500 ms against 720 / 1,200 ms (150 and 140 candles)" in text
+    assert "written by the sink p50 750 / p99 1,500 ms against 720 / 1,200 ms, over 150 and 140 candles" in text
 
 
 def test_one_engine_only_says_so():

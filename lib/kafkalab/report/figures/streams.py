@@ -21,8 +21,10 @@ ENGINE_LABELS = {"python": "Python processor", "streams": "Kafka Streams"}
 ENGINE_COLORS = {"Python processor": "#4c72b0", "Kafka Streams": "#dd8452"}
 # The issue's goal for the Python processor: at least this share of Kafka Streams' drain rate per instance.
 GOAL_RATIO = 0.5
-COST_PANELS = {"records_per_s": "records drained per second", "cpu_per_1k_records_ms": "CPU ms per 1,000 records",
-               "peak_rss_mib": "peak RSS (MiB)"}
+# column -> (panel title, y axis label)
+COST_PANELS = {"records_per_s": ("drain rate", "records per second"),
+               "cpu_per_1k_records_ms": ("CPU per 1,000 records", "CPU ms (user + system)"),
+               "peak_rss_mib": ("memory", "peak RSS (MiB)")}
 LATENCY_COLUMNS = {"candle_p50_ms": "p50", "candle_p99_ms": "p99"}  # window end -> emitted by the processor
 WRITTEN_COLUMNS = ("candle_written_p50_ms", "candle_written_p99_ms")  # window end -> written by the candles sink
 
@@ -50,12 +52,12 @@ def plot_streams(frame: pd.DataFrame) -> Figure:
     axes = fig.subplots(1, len(COST_PANELS) + latency)
     labels = [ENGINE_LABELS.get(e, e) for e in table.index]
     colors = [ENGINE_COLORS.get(label) for label in labels]
-    for ax, (column, title) in zip(axes, COST_PANELS.items()):
+    for ax, (column, (title, unit)) in zip(axes, COST_PANELS.items()):
         values = table[column].to_numpy(dtype=float)
         bars = ax.bar(labels, values, color=colors)
         ax.bar_label(bars, [fmt(v) for v in values], fontsize=9)
         ax.set_title(title)
-        ax.set_ylabel(title)
+        ax.set_ylabel(unit)
         ax.margins(y=0.15)
         ax.grid(axis="y", alpha=0.3)
     if latency:
@@ -97,7 +99,7 @@ def caption_streams(frame: pd.DataFrame) -> str:
                      f"{fmt(py['candle_written_p99_ms'])} ms against {fmt(ks['candle_written_p50_ms'])} / "
                      f"{fmt(ks['candle_written_p99_ms'])} ms")
         if "latency_candles" in table.columns:
-            text += f" ({int(py['latency_candles'])} and {int(ks['latency_candles'])} candles)"
+            text += f", over {int(py['latency_candles'])} and {int(ks['latency_candles'])} candles"
     return text + load_note(frame) + "."
 
 
