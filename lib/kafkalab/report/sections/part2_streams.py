@@ -28,7 +28,9 @@ from trades.csv, as for the Python processor.
 **Windows.** Kafka Streams' own windows (`windowedBy(TimeWindows.ofSizeAndGrace(1 s, grace))`) are
 tumbling and aligned to the epoch, like ours. Its clock is *stream time*, the largest record timestamp a
 task has seen; a window closes once stream time reaches its end plus the *grace* period, and a record
-for a window past that is dropped (counted in the `dropped-records` metric, not forwarded). Grace is our
+for a window past that is dropped (counted in the `dropped-records` metric, not forwarded). By default
+the DSL emits an updated result with every record; one result per window, as ours, needs
+`suppress(untilWindowCloses(...))` or `emitStrategy(onWindowClose())`. Grace is our
 allowed lateness under another name: our watermark is the largest event time of the partition minus
 {LATENESS_MS} ms, and a window closes when the watermark reaches its end, the same instant. The app still uses the
 Processor API with its own window code, for three reasons: the event time is the trade's `event_ts_us`
@@ -55,8 +57,8 @@ changelog holds only what is open. When a task restarts or moves to another inst
 restores its store from the changelog, then goes on reading the input where the committed offsets say.
 Our processor has no store: it commits, per partition, the offset of the oldest record still in an open
 window, with the watermark in the offset's metadata, and a restart re-reads the input of the open
-windows to rebuild them. Streams pays a second write of every window update during the run; we pay a
-re-read of about one window plus the allowed lateness of input per partition at a restart.
+windows to rebuild them. Streams pays a second write of the window state during the run (each changed window once per commit,
+thanks to the cache); we pay a re-read of about one window plus the allowed lateness of input per partition at a restart.
 
 **Exactly once.** `processing.guarantee=exactly_once_v2`: one transactional producer per stream thread
 (here one thread, so one per instance, like ours) puts the outputs, the changelog writes and the input
