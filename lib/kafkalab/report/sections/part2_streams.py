@@ -77,7 +77,8 @@ figures include the benchmark's polling too. Then each engine is the processor o
 (both generators, both sinks, the same brokers) at a steady low trade rate, as in the pipeline experiment:
 the candle latency from its window's end to the moment the processor emitted it (the candle's
 `produced_ts_us`) and to the sink's write. Both include the allowed lateness and the wait for the next
-trade of the partition that moves the watermark past the window's end.
+trade of the partition that moves the watermark past the window's end; the last windows of the load,
+which the idle rule closes once the trades stop, are left out (they would measure the idle timeout).
 """
 
 AFTER = """\
