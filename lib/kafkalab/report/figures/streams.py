@@ -42,7 +42,8 @@ def engines(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def has_latency(table: pd.DataFrame) -> bool:
-    return all(c in table.columns for c in LATENCY_COLUMNS) and bool(table[list(LATENCY_COLUMNS)].notna().to_numpy().any())
+    columns = list(LATENCY_COLUMNS)
+    return set(columns) <= set(table.columns) and bool(table[columns].notna().to_numpy().any())
 
 
 def plot_streams(frame: pd.DataFrame) -> Figure:

@@ -57,8 +57,9 @@ changelog holds only what is open. When a task restarts or moves to another inst
 restores its store from the changelog, then goes on reading the input where the committed offsets say.
 Our processor has no store: it commits, per partition, the offset of the oldest record still in an open
 window, with the watermark in the offset's metadata, and a restart re-reads the input of the open
-windows to rebuild them. Streams pays a second write of the window state during the run (each changed window once per commit,
-thanks to the cache); we pay a re-read of about one window plus the allowed lateness of input per partition at a restart.
+windows to rebuild them. Streams pays a second write of the window state during the run (each changed
+window once per commit, thanks to the cache); we pay a re-read of about one window plus the allowed
+lateness of input per partition at a restart.
 
 **Exactly once.** `processing.guarantee=exactly_once_v2`: one transactional producer per stream thread
 (here one thread, so one per instance, like ours) puts the outputs, the changelog writes and the input
