@@ -74,7 +74,7 @@ outputs use `read_committed` in both cases, so an aborted transaction leaves no 
 topic (event-time ordered trades, msgpack) on fresh topics, one after the other in one run. CPU
 and peak RSS are those of the process that runs the engine: the JVM for Streams (its garbage collector and
 JIT compiler included); for Python the benchmark's own process, since the processor runs in it, so its
-figures include the benchmark's polling too. The two commit at different paces: Streams every
+figures include the benchmark's polling, and its RSS the encoded backlog the benchmark holds in memory. The two commit at different paces: Streams every
 `commit.interval.ms` whatever the backlog, ours once per step of up to {BATCH_SIZE:,} records; on a busy
 cluster each commit's markers make the next transaction's first writes wait (the app's log then shows
 `CONCURRENT_TRANSACTIONS` retries), a wait Streams pays far more often. Raising `commit.interval.ms`
