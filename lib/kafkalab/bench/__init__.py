@@ -43,7 +43,7 @@ NO_CLUSTER = frozenset({"decode"})
 # Transports (Part 3) are measured where their benchmark is registered.
 REPORT_SET: tuple[str, ...] = ("serializers", "generator", "producer", "consumer", "deepdives", "scaling",
                                "pipeline", "replication", "transports", "profile", "decode", "batching",
-                               "bottleneck")
+                               "bottleneck", "streams")
 REPORT_SET_NAME = "report-set"
 
 

@@ -152,12 +152,14 @@ class TailReader:
 class PipelineBench:
     """The long-running part of the pipeline plus a fresh trade generator per load."""
 
-    def __init__(self, config: LabConfig, seconds: float):
+    def __init__(self, config: LabConfig, seconds: float, processor: dict | None = None):
+        """`processor`: parameters of the market processor besides its group (bench streams: the engine)."""
         self.scratch = Path(tempfile.mkdtemp(prefix="kafkalab-bench-pipeline-"))
         self.config = config.with_overrides(results_dir=str(self.scratch))
         self.seconds = seconds
         self.plan = private_plan(f"bench-pipe-{uuid.uuid4().hex[:8]}", seconds, overrides={
             ORDERBOOK_GENERATOR: {"max_seconds": 0},  # runs for the whole experiment
+            MARKET_PROCESSOR: dict(processor or {}),
         })
         self.trades_topic = self.plan.shared_params.stream("trades")
         self.candles_topic = self.plan.shared_params.stream("candles")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kafkalab.report.figures import (batching, bottleneck, clients, deepdives, load, profiles, reliability, replication,
-                                     scaling, serializers, transports)
+                                     scaling, serializers, streams, transports)
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class BenchTable:
 
 
 RELIABILITY_HEADING = "Experiment: broker loss and network faults while the whole pipeline runs"
+STREAMS_HEADING = "Deep dive: Kafka Streams, the same job as our processor"
 
 TABLES: tuple[BenchTable, ...] = (
     BenchTable("serializers", "serializers", "bonus1", "Size, CPU time and throughput per format", (
@@ -58,6 +59,8 @@ TABLES: tuple[BenchTable, ...] = (
     BenchTable("deepdive_compaction", "deepdives", "part2", "Deep dive: retention and compaction", (
         Plot("compaction", deepdives.plot_compaction, deepdives.caption_compaction),)),
     BenchTable("deepdive_retention_settings", "deepdives", "part2", "Deep dive: retention and compaction"),
+    BenchTable("streams", "streams", "part2", STREAMS_HEADING, (
+        Plot("Python processor vs Kafka Streams", streams.plot_streams, streams.caption_streams),)),
     BenchTable("scaling", "scaling", "part2", "Experiment: partitions x consumer-group size", (
         Plot("scaling throughput", scaling.plot_scaling_throughput, scaling.caption_scaling),
         Plot("scaling CPU", scaling.plot_scaling_cpu, scaling.caption_scaling_cpu))),

@@ -1,4 +1,4 @@
-"""The benchmark experiments producer, consumer, scaling, batching, replication and deepdives, run --quick.
+"""The benchmark experiments producer, consumer, scaling, batching, streams, replication and deepdives, run --quick.
 
 Each writes into a temporary results folder on the real cluster of the session (the
 replication experiment starts a private cluster of its own: it kills a broker). The checks
@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.bench import batching, consumer, deepdives, explain, producer, replication, scaling
+from kafkalab.bench import batching, consumer, deepdives, explain, producer, replication, scaling, streams
+from kafkalab.core.windowing import DEFAULT_ALLOWED_LATENESS_US
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +111,31 @@ def test_batching_quick_drains_the_same_backlog_into_the_same_candles_at_both_st
     assert after["transactions"] < before["transactions"]
     timeline = table(lab, "batching_timeline")
     assert set(timeline["variant"]) == {"before", "after"} and (timeline.groupby("variant")["lag"].min() == 0).all()
+
+
+@pytest.mark.timeout(300)
+def test_streams_quick_measures_both_engines_on_the_same_backlog(lab):
+    streams.run(lab, quick=True)
+    rows = table(lab, "streams")
+    has_columns(rows, *COMMON, "engine", "records", "records_per_s", "cpu_per_1k_records_ms", "peak_rss_mib",
+                "load_avg_1m", "ratio_python_to_streams")
+    assert list(rows["engine"]) == ["python", "streams"]
+    assert (rows["records"] == streams.QUICK_RECORDS).all() and (rows["candles"] > 0).all()
+    assert (rows["records_per_s"] > 0).all() and (rows["cpu_per_1k_records_ms"] > 0).all()
+    assert (rows["peak_rss_mib"] > 0).all()
+    python, kafka_streams = rows["records_per_s"]
+    assert rows["ratio_python_to_streams"].iloc[0] == pytest.approx(python / kafka_streams, rel=1e-2)
+    assert "candle_p50_ms" not in rows.columns  # the pipeline runs are the full grid's
+
+
+@pytest.mark.timeout(300)
+def test_streams_latency_runs_the_whole_pipeline_with_the_kafka_streams_processor(lab):
+    row = streams.latency(lab, "streams", 8.0)
+    # Candles came out of the whole pipeline; a window is emitted only after it ended, by at least the
+    # allowed lateness, and written after it was emitted.
+    assert row["latency_candles"] > 0 and row["latency_rate_hz"] == streams.LATENCY_RATE_HZ
+    assert DEFAULT_ALLOWED_LATENESS_US / 1000 <= row["candle_p50_ms"] <= row["candle_p99_ms"]
+    assert row["candle_written_p50_ms"] >= row["candle_p50_ms"]
 
 
 @pytest.mark.timeout(480)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kafkalab.config import LabConfig
 from kafkalab.report import catalog, results
 from kafkalab.report.display import show_heading, show_markdown
+from kafkalab.report.sections import part2_streams
 from kafkalab.report.sections.tables import show_subsections
 
 HEADING = "Part 2: performance analysis and evaluation of Kafka"
@@ -18,6 +19,7 @@ SCALING = "Experiment: partitions x consumer-group size"
 REPLICATION = "Experiment: replication factor, acks and a broker failure"
 LOAD = "Experiment: the whole pipeline under increasing load"
 FAULTS = catalog.RELIABILITY_HEADING
+STREAMS = part2_streams.HEADING
 
 INTRO = """\
 Every experiment starts from a known cluster state, runs bounded and appends its rows (with the
@@ -43,6 +45,7 @@ BEFORE = {
              "instances (separate processes)? The group drains a fixed backlog.",
     REPLICATION: "What does replication cost (RF 1 vs 3, acks=1 vs all), and what does a producer see when "
                  "a broker is killed under load (acks=all, RF 3, min ISR 2, idempotent)?",
+    STREAMS: part2_streams.BEFORE,
     LOAD: "The real pipeline (all five components as processes) at increasing trade rates: latency and "
           "consumer lag until the load is no longer sustained.",
     FAULTS: "The whole pipeline (five processes, exactly-once processor, acks=all, RF 3, min ISR 2) at a high "
@@ -76,15 +79,16 @@ AFTER = {
             "30 s by default), and the producer's connection to it must be re-established; we have not "
             "measured the two apart. Meanwhile the other partitions flow, and nothing is lost or doubled, "
             "since the idempotent producer retries in order. Packet loss costs retransmissions, not data.",
+    STREAMS: part2_streams.AFTER,
     RETENTION: "**Use cases.** Time-based retention for raw feeds (cost-bounded history), compaction for "
                "state (the latest price, the latest configuration per key), both together for a changelog "
                "that can rebuild a table.",
 }
 
 BONUS = """\
-Part 2 asks for at least two deep dives; this report has five, each measured on the real cluster:
+Part 2 asks for at least two deep dives; this report has six, each measured on the real cluster:
 the send and receive limits, consumer groups and rebalancing, partitions and keys, offsets and
-reprocessing, retention and compaction; and three experiments that change the cluster's settings
+reprocessing, retention and compaction, Kafka Streams (the same job as our processor); and three experiments that change the cluster's settings
 (partitions and group size, replication factor and acks with a broker failure, the pipeline under load).
 """
 
