@@ -20,6 +20,9 @@ breaks brokers while it runs:
                   kafkalab.transports.kafka.proxied; skipped with the reason where toxiproxy-server
                   is missing)
 
+`kafkalab bench reliability --scenario kill-one,loss-5pct` runs only the named scenarios (in that
+order; an unknown name is refused with the list of valid ones); without it, every one.
+
 Each scenario is one pipeline run on fresh topics and groups. After the generators end,
 the run drains (every consumer group at lag 0), stops the consumers cleanly (stop file)
 and compares what the trade generator saw acknowledged (its acked-records file) with

@@ -11,6 +11,7 @@ from typing import Callable
 
 from kafkalab.bench.accounting import AckWatch, candle_mismatches, generator_counters, generator_errors, read_rows, tally
 from kafkalab.bench.reliability.pipeline_run import PipelineRun
+from kafkalab.errors import ConfigError
 from kafkalab.pipeline.launcher import PipelineError
 from kafkalab.runtime import netfaults, toxiproxy
 from kafkalab.runtime.params import TRADE_GENERATOR
@@ -24,6 +25,19 @@ NETWORK_SCENARIOS = {"partition-one": 100, "partition-leader": 100, "loss-5pct":
 LATENCY_SCENARIOS = {"latency-100ms": (100, 20)}
 SLOWED_NODE = 2
 SCENARIOS = ("kill-one", "two-down", *NETWORK_SCENARIOS, *LATENCY_SCENARIOS)
+
+
+def select(names: str | None) -> list[str]:
+    """The scenarios a comma-separated list names, in its order (None or "": all of them, the
+    experiment's order); an unknown name is one line that lists the valid ones."""
+    if not names:
+        return list(SCENARIOS)
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in SCENARIOS]
+    if unknown or not wanted:
+        raise ConfigError(f"unknown reliability scenario(s) {', '.join(unknown) or repr(names)}; "
+                          f"choose from: {', '.join(SCENARIOS)}")
+    return list(dict.fromkeys(wanted))
 
 
 @dataclass
