@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 def check_data(result) -> None:
     """Every acknowledged trade stored exactly once, nothing else stored."""
     print(f"\n{result.scenario}: " + ", ".join(f"{k}={v}" for k, v in result.row().items() if k != "generator_errors"))
+    print(f"{result.scenario} phases (s): " + ", ".join(f"{k} {v:g}" for k, v in result.phases.items()))
     assert result.acked > 1000, result
     assert result.lost == 0, f"{result.lost} acknowledged trades are missing from trades.csv"
     assert result.duplicated == 0, f"{result.duplicated} trades are in trades.csv more than once"

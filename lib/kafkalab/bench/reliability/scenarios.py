@@ -70,9 +70,10 @@ class ScenarioResult:
     component_failures: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # candle mismatches, first few
     timeline: list[dict] = field(default_factory=list)  # acks per second and the steps taken (AckWatch.per_second)
+    phases: dict[str, float] = field(default_factory=dict)  # where the scenario's time went (Phases)
 
     def row(self) -> dict:
-        row = {k: v for k, v in vars(self).items() if k not in ("component_failures", "problems", "timeline")}
+        row = {k: v for k, v in vars(self).items() if k not in ("component_failures", "problems", "timeline", "phases")}
         for key in ("run_s", "ack_gap_max_s", "ack_resume_s", "isr_full_s", "ack_latency_before_ms",
                     "ack_latency_during_ms", "ack_latency_others_ms"):
             row[key] = round(row[key], 2)
@@ -81,6 +82,20 @@ class ScenarioResult:
 
 class ScenarioError(Exception):
     """A step of a scenario did not happen in time (the cluster or a component misbehaved)."""
+
+
+class Phases:
+    """Where a scenario's wall time goes: `mark(name)` ends the phase `name` (seconds since the
+    previous mark); a name marked again adds up."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 2)
+        self._last = now
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str, tick: Callable[[], None]) -> float:
@@ -135,22 +150,28 @@ def run_scenario(cluster, scenario: str, results_dir: Path, trade_rate_hz: float
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {SCENARIOS}")
+    phases = Phases()
     if scenario in LATENCY_SCENARIOS:
         echo(f"{scenario}: restart broker {SLOWED_NODE} behind a proxy")
         with proxied.behind_proxy(cluster, SLOWED_NODE) as (through_proxy, api):
-            return _run(through_proxy, scenario, results_dir, trade_rate_hz, book_rate_hz, down_s, echo,
-                        serializer, api)
-    return _run(cluster, scenario, results_dir, trade_rate_hz, book_rate_hz, down_s, echo, serializer)
+            phases.mark("broker behind the proxy")
+            result = _run(through_proxy, scenario, results_dir, trade_rate_hz, book_rate_hz, down_s, echo,
+                          serializer, phases, api)
+        phases.mark("broker back on its own port")
+        return result
+    return _run(cluster, scenario, results_dir, trade_rate_hz, book_rate_hz, down_s, echo, serializer, phases)
 
 
 def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_rate_hz: float, down_s: float,
-         echo: Callable[[str], None], serializer: str, api: toxiproxy.Api | None = None) -> ScenarioResult:
+         echo: Callable[[str], None], serializer: str, phases: Phases,
+         api: toxiproxy.Api | None = None) -> ScenarioResult:
     bootstrap = cluster.bootstrap_servers
     shutil.rmtree(Path(results_dir) / scenario, ignore_errors=True)  # files of an earlier run would mix in
     run = PipelineRun.fresh(bootstrap, Path(results_dir) / scenario, serializer=serializer)
     # The generator runs until we stop it (a clean stop) when the scenario is over.
     run.build(trade_rate_hz, seconds=900, book_rate_hz=book_rate_hz)
     run.create_topics()
+    phases.mark("topics")
     topics = run.topics
     watch = AckWatch(run.acked_csv)
 
@@ -181,12 +202,15 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
         run.start(run.consumers)
         if not run.wait_consuming(120, tick):
             raise ScenarioError("the processor and sinks did not own their input partitions within 120 s")
+        phases.mark("consumers own their input")
         run.start(run.generators)
         started = time.monotonic()
         _wait(lambda: len(watch.partitions()) >= 6, 90, "acknowledgements on every trades partition", tick)
         warm = time.monotonic()  # the ack-gap figure starts here, not during interpreter start-up
+        phases.mark("acks on every partition")
         pause(3)
         partitions = watch.partitions()
+        phases.mark("before the fault")
         if scenario in NETWORK_SCENARIOS:
             node = _leader_of_most(bootstrap, run.topic("trades")) if scenario == "partition-leader" else 2
             percent = NETWORK_SCENARIOS[scenario]
@@ -195,6 +219,7 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             cut = time.monotonic()
             with netfaults.cut_off(cluster.node_pid(node), ports, percent) as fault:
                 pause(down_s)
+            phases.mark("network fault")
             say(f"healed ({fault.dropped_packets:,} packets dropped)")
             dropped = fault.dropped_packets
             _wait(lambda: watch.all_acked_after(cut + 0.5, partitions) is not None, 120,
@@ -212,7 +237,9 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             ack_resume = _wait(lambda: watch.all_acked_after(killed + 0.5, partitions) is not None, 120,
                                "acknowledgements on every partition after the kill", tick)
             ack_resume = watch.all_acked_after(killed + 0.5, partitions) - killed
+            phases.mark("kill until acks resume")
             pause(max(0.0, down_s - (time.monotonic() - killed)))
+            phases.mark("broker still down")
             say("restart broker 2")
             restarted = time.monotonic()
             cluster.start_broker(2, wait=False)
@@ -221,30 +248,39 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             say("kill -9 broker 2, wait until it is fenced")
             cluster.stop_broker(2, kill=True)
             _wait(lambda: _isr_without(bootstrap, topics, 2), 120, "broker 2 to leave every ISR", tick)
+            phases.mark("kill until broker 2 is fenced")
             say("stop broker 3 (controlled shutdown): one broker left")
             cluster.stop_broker(3)
+            phases.mark("stop broker 3")
             pause(down_s)
+            phases.mark("one broker left")
             say("start broker 3 again")
             restarted = time.monotonic()
             cluster.start_broker(3, wait=False)
             _wait(lambda: watch.all_acked_after(restarted, partitions) is not None, 240,
                   "acknowledgements on every partition after broker 3 returned", tick)
             ack_resume = watch.all_acked_after(restarted, partitions) - restarted
+            phases.mark("broker 3 back until acks resume")
             say("start broker 2 again")
             restarted = time.monotonic()
             cluster.start_broker(2, wait=False)
             isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
+        phases.mark("recovery until the full ISR")
         pause(3)
+        phases.mark("after the recovery")
         run_s = time.monotonic() - started
         codes = run.stop(run.generators, timeout_s=clients.FLUSH_TIMEOUT_S + 30)
         watch.poll()
         gap = watch.longest_gap(warm, started + run_s)
         failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
+        phases.mark("generators stopped")
         lags = run.drain(timeout_s=120)
         if not lags or any(lags.values()):
             failures.append(f"consumers not drained: {lags}")
+        phases.mark("drained")
         codes = run.stop(run.consumers)
         failures += [f"{n} exited {c}" for n, c in codes.items() if c != 0]
+        phases.mark("consumers stopped")
     except (ScenarioError, PipelineError) as exc:
         failures.append(str(exc))
         run_s, gap = 0.0, 0.0
@@ -254,6 +290,7 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             if not node.running:
                 cluster.start_broker(node.node_id, wait=False)
         cluster.wait_ready(cluster.config.start_timeout_s)
+        phases.mark("cluster whole")
     failures += run.failed()
 
     trades = read_rows(run.data_dir / "trades.csv")
@@ -273,9 +310,11 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
         ack_latency_before_ms=latency_ms[0], ack_latency_during_ms=latency_ms[1],
         ack_latency_others_ms=latency_ms[2], slowed_partitions=latency_ms[3],
         component_failures=failures, problems=problems[:5],
-        timeline=watch.per_second(started, started + run_s, events) if run_s else [])
+        timeline=watch.per_second(started, started + run_s, events) if run_s else [], phases=phases.seconds)
+    phases.mark("verified")
     if not failures:
         run.delete_topics()
+        phases.mark("topics deleted")
     return result
 
 
