@@ -24,6 +24,9 @@ NETWORK_SCENARIOS = {"partition-one": 100, "partition-leader": 100, "loss-5pct":
 # added each way while it lasts.
 LATENCY_SCENARIOS = {"latency-100ms": (100, 20)}
 SLOWED_NODE = 2
+# Acknowledgements flow this long before a fault (the latency scenario's "before" figures), and
+# after the recovery (the timeline shows the flow restored).
+STEADY_S = 1.0
 SCENARIOS = ("kill-one", "two-down", *NETWORK_SCENARIOS, *LATENCY_SCENARIOS)
 
 
@@ -106,6 +109,20 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str, tick: Call
         tick()
         time.sleep(0.2)
     return time.monotonic() - start
+
+
+def _has_rows(csv_path: Path) -> bool:
+    """A CSV file with a header and at least one complete row."""
+    try:
+        with csv_path.open("rb") as f:
+            return f.read(1 << 16).count(b"\n") >= 2
+    except FileNotFoundError:
+        return False
+
+
+def _reports_not_enough_replicas(log: str) -> int:
+    """Lines of a generator's log that name NOT_ENOUGH_REPLICAS."""
+    return sum(1 for line in log.splitlines() if re.search(r"not.enough.*replicas", line, re.I))
 
 
 def _isr_without(bootstrap: str, topics: list[str], node: int) -> bool:
@@ -208,7 +225,9 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
         _wait(lambda: len(watch.partitions()) >= 6, 90, "acknowledgements on every trades partition", tick)
         warm = time.monotonic()  # the ack-gap figure starts here, not during interpreter start-up
         phases.mark("acks on every partition")
-        pause(3)
+        # the fault must hit a pipeline whose records already go all the way through
+        _wait(lambda: _has_rows(run.data_dir / "candles.csv"), 60, "a first candle stored", tick)
+        pause(max(0.0, STEADY_S - (time.monotonic() - warm)))
         partitions = watch.partitions()
         phases.mark("before the fault")
         if scenario in NETWORK_SCENARIOS:
@@ -219,6 +238,9 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             cut = time.monotonic()
             with netfaults.cut_off(cluster.node_pid(node), ports, percent) as fault:
                 pause(down_s)
+                if percent == 100:  # a partition lasts until the others have taken over its leaderships
+                    _wait(lambda: watch.all_acked_after(cut + 0.5, partitions) is not None, 120,
+                          "acknowledgements on every partition after the partition began", tick)
             phases.mark("network fault")
             say(f"healed ({fault.dropped_packets:,} packets dropped)")
             dropped = fault.dropped_packets
@@ -253,6 +275,9 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             cluster.stop_broker(3)
             phases.mark("stop broker 3")
             pause(down_s)
+            # the outage lasts until the trade generator has said why its writes wait
+            _wait(lambda: _reports_not_enough_replicas(run.procs[TRADE_GENERATOR].output()), 60,
+                  "the trade generator to report NOT_ENOUGH_REPLICAS", tick)
             phases.mark("one broker left")
             say("start broker 3 again")
             restarted = time.monotonic()
@@ -266,7 +291,7 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             cluster.start_broker(2, wait=False)
             isr_full = _wait(lambda: _isr_full(bootstrap, topics), 180, "the full ISR", tick)
         phases.mark("recovery until the full ISR")
-        pause(3)
+        pause(STEADY_S)
         phases.mark("after the recovery")
         run_s = time.monotonic() - started
         codes = run.stop(run.generators, timeout_s=clients.FLUSH_TIMEOUT_S + 30)
@@ -305,7 +330,7 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
         stored=counts.stored, duplicated=counts.duplicated, lost=counts.lost, unacked_stored=counts.unacked_stored,
         candles=len(read_rows(run.data_dir / "candles.csv")), candle_mismatches=len(problems),
         ack_gap_max_s=gap, ack_resume_s=ack_resume, isr_full_s=isr_full,
-        not_enough_replicas_reports=sum(1 for l in log.splitlines() if re.search(r"not.enough.*replicas", l, re.I)),
+        not_enough_replicas_reports=_reports_not_enough_replicas(log),
         generator_errors="; ".join(e[:160] for e in errors[:3]), packets_dropped=dropped,
         ack_latency_before_ms=latency_ms[0], ack_latency_during_ms=latency_ms[1],
         ack_latency_others_ms=latency_ms[2], slowed_partitions=latency_ms[3],

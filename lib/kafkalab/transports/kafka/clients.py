@@ -257,16 +257,20 @@ def _partition_views(metadata, topics: Iterable[str] | None) -> list[PartitionVi
     return views
 
 
-def wait_for_full_isr(bootstrap_servers: str, topics: Iterable[str], timeout_s: float = 60.0) -> float:
-    """Block until every partition's ISR holds all its replicas; returns the seconds waited."""
-    topics = list(topics)
+def wait_for_full_isr(bootstrap_servers: str, topics: Iterable[str] | None, timeout_s: float = 60.0) -> float:
+    """Block until every partition's ISR holds all its replicas (topics None: of every topic);
+    returns the seconds waited."""
+    topics = list(topics) if topics is not None else None
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        parts = describe_partitions(bootstrap_servers, topics)
+        try:
+            parts = describe_partitions(bootstrap_servers, topics)
+        except KafkaException:  # metadata during a leader change: ask again
+            parts = []
         if parts and all(set(p.isr) == set(p.replicas) for p in parts):
             return time.monotonic() - start
         time.sleep(0.5)
-    raise LabError(f"partitions of {topics} did not get all replicas back in sync within {timeout_s:g} s")
+    raise LabError(f"partitions of {topics or 'every topic'} did not get all replicas back in sync within {timeout_s:g} s")
 
 
 def wait_for_preferred_leaders(bootstrap_servers: str, timeout_s: float = 30.0, tolerance: float = 0.1) -> bool:
