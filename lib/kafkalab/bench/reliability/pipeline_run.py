@@ -125,21 +125,21 @@ class PipelineRun:
         the oldest record still in an open window, so its lag is 0 only once every window is closed
         and emitted (in the same transaction); the sinks' lags are read after it, against end
         offsets that include those results."""
-        probe = LagProbe(self.bootstrap)
         deadline = time.monotonic() + timeout_s
         zero_since, lags = None, {}
-        while time.monotonic() < deadline:
-            try:
-                lags = self.lags(probe)
-            except Exception:  # noqa: BLE001 - a probe during a leader change; ask again
-                lags = {}
-            if lags and not any(lags.values()):
-                zero_since = zero_since or time.monotonic()
-                if time.monotonic() - zero_since >= settle_s:
-                    return lags
-            else:
-                zero_since = None
-            time.sleep(0.5)
+        with LagProbe(self.bootstrap) as probe:
+            while time.monotonic() < deadline:
+                try:
+                    lags = self.lags(probe)
+                except Exception:  # noqa: BLE001 - a probe during a leader change; ask again
+                    lags = {}
+                if lags and not any(lags.values()):
+                    zero_since = zero_since or time.monotonic()
+                    if time.monotonic() - zero_since >= settle_s:
+                        return lags
+                else:
+                    zero_since = None
+                time.sleep(0.5)
         return lags
 
     def stop(self, names: Iterable[str] | None = None, timeout_s: float = 60.0) -> dict[str, int | None]:
