@@ -104,10 +104,10 @@ def topic_id(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> str
 
     from kafkalab.transports.kafka.clients import admin
 
-    client = admin(bootstrap_servers)  # keep a reference: the future dies with its client
-    futures = client.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
     try:
-        return str(futures[topic].result(timeout=timeout_s + 1).topic_id)
+        with admin(bootstrap_servers) as client:  # open until the future is done: it dies with its client
+            futures = client.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
+            return str(futures[topic].result(timeout=timeout_s + 1).topic_id)
     except KafkaException as exc:
         raise LabError(f"cannot describe topic {topic!r} on {bootstrap_servers} ({exc.args[0].str()}); "
                        f"is the cluster up and does the topic exist (`kafkalab topics create`)?") from None
