@@ -96,12 +96,15 @@ class TransactionalProducer:
         self.producer = self._stack.enter_context(clients.producer(
             self.bootstrap_servers,
             **{"transactional.id": self.transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}))
-        self._retrying("init_transactions", lambda: self.producer.init_transactions(TXN_TIMEOUT_S))
-        return self.producer
+        producer = self.producer  # each call names its producer: a later replacement cannot redirect it
+        self._retrying("init_transactions", lambda: producer.init_transactions(TXN_TIMEOUT_S))
+        return producer
 
     def discard(self, hung: bool) -> None:
-        """Drop the current producer: a failed one is closed (errors ignored), a hung one abandoned."""
+        """Drop the current producer: a failed one is closed (errors ignored), a hung one abandoned.
+        Until open() makes the next one there is none, so nothing can call into the dropped one."""
         self.in_transaction = False
+        self.producer = None
         if hung:
             returned = self._overran if self._overran is not None else threading.Event()
             self._abandoned.append((self._stack.pop_all(), returned))
@@ -118,19 +121,21 @@ class TransactionalProducer:
 
     def commit(self, offsets: list[TopicPartition], group) -> None:
         """Send the consumer offsets with the transaction, then commit it (KafkaException on failure)."""
+        producer = self.producer
         if offsets:
             self._retrying("send_offsets_to_transaction",
-                           lambda: self.producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
-        self._retrying("commit_transaction", lambda: self.producer.commit_transaction(TXN_TIMEOUT_S))
+                           lambda: producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
+        self._retrying("commit_transaction", lambda: producer.commit_transaction(TXN_TIMEOUT_S))
         self.in_transaction = False
 
     def abort(self) -> None:
         """Abort the open transaction. With too few brokers the coordinator cannot write the
         abort and librdkafka times out with "retry call to resume": retry until the brokers are
         back (or a stop is requested; the broker then aborts after transaction.timeout.ms)."""
+        producer = self.producer
         while True:
             try:
-                self._call("abort_transaction", lambda: self.producer.abort_transaction(TXN_TIMEOUT_S))
+                self._call("abort_transaction", lambda: producer.abort_transaction(TXN_TIMEOUT_S))
                 self.in_transaction = False
                 return
             except KafkaException as exc:
@@ -148,8 +153,9 @@ class TransactionalProducer:
         transaction.timeout.ms. A producer that hangs here is abandoned."""
         if not self.in_transaction:
             return
+        producer = self.producer
         try:
-            self._call("abort_transaction", lambda: self.producer.abort_transaction(TXN_TIMEOUT_S))
+            self._call("abort_transaction", lambda: producer.abort_transaction(TXN_TIMEOUT_S))
         except KafkaException:
             pass
         except HungProducer as exc:
