@@ -21,7 +21,7 @@ from kafkalab.transports.kafka import clients
 from tests.integration.kafka.test_broker_loss import TRADE_RATE_HZ, check
 
 # The benchmark holds each fault 30 s. A partition lasts at least PARTITION_S and in any case until
-# the other brokers have taken over the cut-off broker's leaderships (it is fenced after ~9 s);
+# the cluster has fenced the cut-off broker (out of every ISR, its leaderships moved: ~9 s);
 # loss and latency need no takeover: LOSS_S and LATENCY_S of them (thousands of records) suffice.
 PARTITION_S = 5.0
 LOSS_S = 10.0

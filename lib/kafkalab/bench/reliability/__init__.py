@@ -11,7 +11,7 @@ breaks brokers while it runs:
                   below min.insync.replicas=2 (and below the KRaft quorum) until the trade
                   generator has reported NOT_ENOUGH_REPLICAS; then bring one back, then the other
     partition-one     broker 2 cut off from its peers and the clients for 30 s (and in any case
-                  until the others have taken over its leaderships), then healed
+                  until the cluster has fenced it: out of every ISR), then healed
     partition-leader  the same for the broker leading most `trades` partitions
     loss-5pct         5 % of broker 2's packets dropped at random for 30 s
                   (network faults: nftables on the loopback device, kafkalab.runtime.netfaults;

@@ -239,9 +239,9 @@ def _run(cluster, scenario: str, results_dir: Path, trade_rate_hz: float, book_r
             cut = time.monotonic()
             with netfaults.cut_off(cluster.node_pid(node), ports, percent) as fault:
                 pause(down_s)
-                if percent == 100:  # a partition lasts until the others have taken over its leaderships
-                    _wait(lambda: watch.all_acked_after(cut + 0.5, partitions) is not None, 120,
-                          "acknowledgements on every partition after the partition began", tick)
+                if percent == 100:  # a partition lasts until the cluster has fenced the broker (its
+                    # leaderships moved, it left every ISR), whenever the clients notice
+                    _wait(lambda: _isr_without(bootstrap, topics, node), 120, f"broker {node} to leave every ISR", tick)
             phases.mark("network fault")
             say(f"healed ({fault.dropped_packets:,} packets dropped)")
             dropped = fault.dropped_packets
