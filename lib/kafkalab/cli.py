@@ -94,8 +94,15 @@ def _run(args) -> int:
 def _bench(args) -> int:
     from kafkalab.bench import run_experiment
 
+    options = {}
+    if args.scenario is not None:
+        if args.experiment != "reliability":
+            raise LabError(f"--scenario belongs to `kafkalab bench reliability`, not to `{args.experiment}`")
+        from kafkalab.bench.reliability.scenarios import select
+
+        options["scenarios"] = ",".join(select(args.scenario))  # an unknown name: one line, nothing started
     cfg = lab_config.load()
-    return run_experiment(cfg, args.experiment, quick=args.quick)
+    return run_experiment(cfg, args.experiment, quick=args.quick, options=options)
 
 
 def _report(args) -> int:
@@ -154,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                        f"`{REPORT_SET_NAME}` (what the report needs, bounded: part of `make run`); rows are "
                        f"appended to results/bench/<experiment>.csv")
     bench.add_argument("--quick", action="store_true", help="a small grid, for tests")
+    bench.add_argument("--scenario", default=None, metavar="NAME[,NAME]",
+                       help="reliability only: run just these scenarios, comma-separated (default: all; "
+                            "an unknown name is refused with the list of valid ones)")
     bench.set_defaults(func=_bench)
 
     report = sub.add_parser("report", help=COMMAND_HELP["report"])

@@ -58,15 +58,19 @@ def selected(name: str) -> tuple[list[str], bool]:
     return [name], False
 
 
-def run_experiment(config: LabConfig, name: str, quick: bool = False, echo: Callable[[str], None] = print) -> int:
+def run_experiment(config: LabConfig, name: str, quick: bool = False, echo: Callable[[str], None] = print,
+                   options: dict | None = None) -> int:
+    """`options`: keyword arguments for one experiment's run (e.g. reliability's `scenarios`)."""
     names, set_quick = selected(name)
+    if options and len(names) != 1:
+        raise ConfigError(f"options {', '.join(options)} apply to one experiment, not to {name!r}")
     quick = quick or set_quick
     started = time.monotonic()
     failed: list[str] = []
     with lab_cluster(config, echo, needed=any(n not in OWN_CLUSTER | NO_CLUSTER for n in names)):
         for i, n in enumerate(names, 1):
             if len(names) == 1:
-                importlib.import_module(f".{EXPERIMENTS[n]}", __name__).run(config, quick=quick)
+                importlib.import_module(f".{EXPERIMENTS[n]}", __name__).run(config, quick=quick, **(options or {}))
                 return 0
             echo(f"bench [{i}/{len(names)}] {n}{' --quick' if quick else ''} "
                  f"({time.monotonic() - started:,.0f} s so far)")

@@ -27,6 +27,12 @@ import pytest
 from kafkalab.bench.reliability.scenarios import run_scenario
 
 TRADE_RATE_HZ = 500.0  # "a high rate" on a shared 2-core machine; the benchmark uses 1000
+# kill-one: broker 2 is restarted this long after the kill at the earliest, and never before every
+# partition is acknowledged again (the cluster fenced it and moved its leaderships: ~10 s).
+KILLED_S = 2.0
+# two-down: one broker left at least this long, and until the trade generator has said
+# NOT_ENOUGH_REPLICAS (it asks the cluster after 5 s without an acknowledgement).
+ONE_LEFT_S = 5.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
@@ -34,6 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 def check_data(result) -> None:
     """Every acknowledged trade stored exactly once, nothing else stored."""
     print(f"\n{result.scenario}: " + ", ".join(f"{k}={v}" for k, v in result.row().items() if k != "generator_errors"))
+    print(f"{result.scenario} phases (s): " + ", ".join(f"{k} {v:g}" for k, v in result.phases.items()))
     assert result.acked > 1000, result
     assert result.lost == 0, f"{result.lost} acknowledged trades are missing from trades.csv"
     assert result.duplicated == 0, f"{result.duplicated} trades are in trades.csv more than once"
@@ -50,14 +57,14 @@ def check(result) -> None:
 
 def test_kill_9_one_broker_then_restart_it(kafka_cluster, tmp_path):
     cluster = kafka_cluster.require_manager()
-    result = run_scenario(cluster, "kill-one", tmp_path, trade_rate_hz=TRADE_RATE_HZ, down_s=10.0)
+    result = run_scenario(cluster, "kill-one", tmp_path, trade_rate_hz=TRADE_RATE_HZ, down_s=KILLED_S)
     check(result)
     assert all(node.running for node in cluster.nodes())
 
 
 def test_two_brokers_down_not_enough_replicas_then_recovery(kafka_cluster, tmp_path):
     cluster = kafka_cluster.require_manager()
-    result = run_scenario(cluster, "two-down", tmp_path, trade_rate_hz=TRADE_RATE_HZ, down_s=10.0)
+    result = run_scenario(cluster, "two-down", tmp_path, trade_rate_hz=TRADE_RATE_HZ, down_s=ONE_LEFT_S)
     check(result)
     assert result.not_enough_replicas_reports >= 1, (
         f"the trade generator never said NOT_ENOUGH_REPLICAS; it said: {result.generator_errors}")

@@ -33,3 +33,12 @@ def test_an_overrun_call_is_left_running_and_named():
     assert not finished.is_set()  # abandoned, not interrupted
     release.set()
     assert finished.wait(5.0)
+
+
+def test_an_overrun_says_when_the_call_has_returned():
+    release = threading.Event()
+    with pytest.raises(CallOverran) as caught:
+        call_with_deadline(release.wait, 0.05, "hang")
+    assert not caught.value.returned.is_set()  # still inside the call: nobody else may touch its client
+    release.set()
+    assert caught.value.returned.wait(5.0)

@@ -8,9 +8,10 @@ breaks brokers while it runs:
 
     kill-one      kill -9 one broker, restart it after a while
     two-down      stop a second broker while the first is still down: one broker left,
-                  below min.insync.replicas=2 (and below the KRaft quorum); then bring
-                  one back, then the other
-    partition-one     broker 2 cut off from its peers and the clients for 30 s, then healed
+                  below min.insync.replicas=2 (and below the KRaft quorum) until the trade
+                  generator has reported NOT_ENOUGH_REPLICAS; then bring one back, then the other
+    partition-one     broker 2 cut off from its peers and the clients for 30 s (and in any case
+                  until the cluster has fenced it: out of every ISR), then healed
     partition-leader  the same for the broker leading most `trades` partitions
     loss-5pct         5 % of broker 2's packets dropped at random for 30 s
                   (network faults: nftables on the loopback device, kafkalab.runtime.netfaults;
@@ -20,7 +21,11 @@ breaks brokers while it runs:
                   kafkalab.transports.kafka.proxied; skipped with the reason where toxiproxy-server
                   is missing)
 
-Each scenario is one pipeline run on fresh topics and groups. After the generators end,
+`kafkalab bench reliability --scenario kill-one,loss-5pct` runs only the named scenarios (in that
+order; an unknown name is refused with the list of valid ones); without it, every one.
+
+Each scenario is one pipeline run on fresh topics and groups. A fault begins once every trades
+partition is acknowledged and a first candle is stored (records go all the way through). After the generators end,
 the run drains (every consumer group at lag 0), stops the consumers cleanly (stop file)
 and compares what the trade generator saw acknowledged (its acked-records file) with
 what the trades sink stored.

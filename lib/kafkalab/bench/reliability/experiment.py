@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafkalab.bench.reliability.scenarios import LATENCY_SCENARIOS, NETWORK_SCENARIOS, SCENARIOS, run_scenario, unavailable
+from kafkalab.bench.reliability.scenarios import LATENCY_SCENARIOS, NETWORK_SCENARIOS, run_scenario, select, unavailable
 from kafkalab.config import LabConfig
 
 RELIABILITY_BASE_PORT = 29092
@@ -16,13 +16,15 @@ def _fault_seconds(scenario: str, quick: bool) -> float:
     return 8.0 if quick else 12.0
 
 
-def run(config: LabConfig, quick: bool = False) -> int:
-    """Start a private cluster, run every scenario on it, append the figures, stop the cluster."""
+def run(config: LabConfig, quick: bool = False, scenarios: str | None = None) -> int:
+    """Start a private cluster, run the chosen scenarios on it (`scenarios`: comma-separated
+    names, default all), append the figures, stop the cluster."""
     from dataclasses import replace as dc_replace
 
     from kafkalab.transports.kafka.cluster import LocalCluster
     from kafkalab.bench.common import append_rows
 
+    chosen = select(scenarios)  # an unknown name fails before the cluster starts
     cluster_config = dc_replace(config.cluster, base_port=RELIABILITY_BASE_PORT,
                                 run_dir=config.project_root / ".run" / "reliability-cluster")
     cluster = LocalCluster(cluster_config, echo=lambda m: print(f"[reliability cluster] {m}", flush=True))
@@ -31,7 +33,7 @@ def run(config: LabConfig, quick: bool = False) -> int:
     cluster.up()
     rows, timeline = [], []
     try:
-        for scenario in SCENARIOS:
+        for scenario in chosen:
             missing = unavailable(scenario, cluster)
             if missing:
                 print(f"reliability: scenario {scenario} skipped: {missing}", flush=True)

@@ -64,9 +64,15 @@ def base_config(bootstrap_servers: str, **overrides) -> dict:
 
 
 def admin(bootstrap_servers: str, **overrides) -> AdminClient:
-    # A handle per call. Keeping one per settings was tried: the processor's recovery
-    # from fencing then failed with a SystemError from inside confluent-kafka (cause not
-    # found), so it was reverted.
+    """A new admin handle; use it as a context manager (`with admin(...) as client:`).
+
+    A handle per call. Keeping one per settings was tried: the processor's recovery from
+    fencing then failed with a SystemError from inside confluent-kafka (cause not found), so it
+    was reverted. The `with` destroys the handle on the caller's thread once its futures are
+    done: a handle left to the garbage collector is destroyed by whichever thread collects it,
+    possibly librdkafka's own background thread running an admin future's Python callback,
+    where rd_kafka_destroy aborts or crashes the process.
+    """
     return AdminClient(base_config(bootstrap_servers, **overrides))
 
 
@@ -81,9 +87,9 @@ def describe_cluster(bootstrap_servers: str, timeout_s: float = 5.0) -> ClusterV
     """What the cluster says about itself; raises KafkaUnavailable if nobody answers."""
     # A fresh handle (admin() makes one per call): a kept one waits on the controller it
     # last saw, which may be the broker that was just killed.
-    client = admin(bootstrap_servers, **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)})
     try:
-        result = client.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
+        with admin(bootstrap_servers, **{"socket.connection.setup.timeout.ms": int(timeout_s * 1000)}) as client:
+            result = client.describe_cluster(request_timeout=timeout_s).result(timeout=timeout_s + 1)
     except Exception as exc:  # KafkaException or a future timeout: same meaning here
         raise _unreachable(bootstrap_servers, timeout_s, exc) from None
     controller = result.controller.id if result.controller is not None else None
@@ -109,8 +115,11 @@ def require_reachable(bootstrap_servers: str, timeout_s: float = 10.0) -> Cluste
 
 def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec] = TOPICS, timeout_s: float = 30.0) -> list[str]:
     """Create the declared topics that do not exist yet; returns the names created."""
-    client = admin(bootstrap_servers)
-    specs = list(specs)
+    with admin(bootstrap_servers) as client:
+        return _create_missing(client, list(specs), timeout_s)
+
+
+def _create_missing(client: AdminClient, specs: list[TopicSpec], timeout_s: float) -> list[str]:
     existing = set(client.list_topics(timeout=timeout_s).topics)
     missing = [s for s in specs if s.name not in existing]
     if not missing:
@@ -156,14 +165,14 @@ def _wait_for_leaders(client: AdminClient, names: list[str], timeout_s: float) -
 
 
 def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 30.0) -> None:
-    client = admin(bootstrap_servers)  # keep a reference: the futures fail if the client is freed
-    futures = client.delete_topics(list(names), operation_timeout=timeout_s)
-    for future in futures.values():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise
+    with admin(bootstrap_servers) as client:  # open until the futures are done: they fail with their client
+        futures = client.delete_topics(list(names), operation_timeout=timeout_s)
+        for future in futures.values():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
 
 
 TOPIC_LOOKUPS = 6  # about 3 s in all before "does not exist"
@@ -172,18 +181,18 @@ TOPIC_LOOKUPS = 6  # about 3 s in all before "does not exist"
 def require_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
     """Fail fast, with the fix, when a topic a component needs does not exist."""
     names = set(names)
-    client = admin(bootstrap_servers)
-    # A topic created a moment ago may not be in every broker's metadata yet: look again briefly.
-    for attempt in range(TOPIC_LOOKUPS):
-        try:
-            existing = set(client.list_topics(timeout=timeout_s).topics)
-        except KafkaException as exc:  # nobody answered: the same one line as describe_cluster
-            raise _unreachable(bootstrap_servers, timeout_s, exc) from None
-        missing = sorted(names - existing)
-        if not missing:
-            return
-        if attempt < TOPIC_LOOKUPS - 1:
-            time.sleep(0.5)
+    with admin(bootstrap_servers) as client:
+        # A topic created a moment ago may not be in every broker's metadata yet: look again briefly.
+        for attempt in range(TOPIC_LOOKUPS):
+            try:
+                existing = set(client.list_topics(timeout=timeout_s).topics)
+            except KafkaException as exc:  # nobody answered: the same one line as describe_cluster
+                raise _unreachable(bootstrap_servers, timeout_s, exc) from None
+            missing = sorted(names - existing)
+            if not missing:
+                return
+            if attempt < TOPIC_LOOKUPS - 1:
+                time.sleep(0.5)
     if missing:
         raise LabError(
             f"topic(s) {', '.join(missing)} do not exist on {bootstrap_servers}; "
@@ -230,7 +239,8 @@ class PartitionView:
 def describe_partitions(bootstrap_servers: str, topics: Iterable[str] | None = None,
                         timeout_s: float = 10.0) -> list[PartitionView]:
     """Leader, replicas and in-sync replicas of every partition (internal topics left out)."""
-    return _partition_views(admin(bootstrap_servers).list_topics(timeout=timeout_s), topics)
+    with admin(bootstrap_servers) as client:
+        return _partition_views(client.list_topics(timeout=timeout_s), topics)
 
 
 def describe_metadata(bootstrap_servers: str, timeout_s: float = 10.0) -> tuple[ClusterView, list[PartitionView]]:
@@ -238,7 +248,8 @@ def describe_metadata(bootstrap_servers: str, timeout_s: float = 10.0) -> tuple[
     describe_cluster waits for the controller the metadata names, which may be the node just
     killed); raises KafkaUnavailable if nobody answers."""
     try:
-        metadata = admin(bootstrap_servers).list_topics(timeout=timeout_s)
+        with admin(bootstrap_servers) as client:
+            metadata = client.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise _unreachable(bootstrap_servers, timeout_s, exc) from None
     controller = metadata.controller_id if metadata.controller_id >= 0 else None
@@ -257,16 +268,20 @@ def _partition_views(metadata, topics: Iterable[str] | None) -> list[PartitionVi
     return views
 
 
-def wait_for_full_isr(bootstrap_servers: str, topics: Iterable[str], timeout_s: float = 60.0) -> float:
-    """Block until every partition's ISR holds all its replicas; returns the seconds waited."""
-    topics = list(topics)
+def wait_for_full_isr(bootstrap_servers: str, topics: Iterable[str] | None, timeout_s: float = 60.0) -> float:
+    """Block until every partition's ISR holds all its replicas (topics None: of every topic);
+    returns the seconds waited."""
+    topics = list(topics) if topics is not None else None
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        parts = describe_partitions(bootstrap_servers, topics)
+        try:
+            parts = describe_partitions(bootstrap_servers, topics)
+        except KafkaException:  # metadata during a leader change: ask again
+            parts = []
         if parts and all(set(p.isr) == set(p.replicas) for p in parts):
             return time.monotonic() - start
         time.sleep(0.5)
-    raise LabError(f"partitions of {topics} did not get all replicas back in sync within {timeout_s:g} s")
+    raise LabError(f"partitions of {topics or 'every topic'} did not get all replicas back in sync within {timeout_s:g} s")
 
 
 def wait_for_preferred_leaders(bootstrap_servers: str, timeout_s: float = 30.0, tolerance: float = 0.1) -> bool:
@@ -278,7 +293,8 @@ def wait_for_preferred_leaders(bootstrap_servers: str, timeout_s: float = 30.0, 
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            topics = admin(bootstrap_servers).list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+            with admin(bootstrap_servers) as client:
+                topics = client.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
         except KafkaException:
             topics = None  # not answered: try again
         if topics is not None:
@@ -302,9 +318,9 @@ def not_enough_replicas(bootstrap_servers: str, topic: str, timeout_s: float = 3
 
     try:
         parts = describe_partitions(bootstrap_servers, [topic], timeout_s)
-        client = admin(bootstrap_servers)
-        futures = client.describe_configs([ConfigResource(ResourceType.TOPIC, topic)], request_timeout=timeout_s)
-        configs = next(iter(futures.values())).result(timeout=timeout_s + 1)
+        with admin(bootstrap_servers) as client:
+            futures = client.describe_configs([ConfigResource(ResourceType.TOPIC, topic)], request_timeout=timeout_s)
+            configs = next(iter(futures.values())).result(timeout=timeout_s + 1)
         min_isr = int(configs["min.insync.replicas"].value)
     except Exception:  # noqa: BLE001 - a diagnosis, never a new failure
         return None

@@ -34,6 +34,23 @@ class LagProbe:
         self.timeout_s = timeout_s
         self._readers: dict[str, Consumer] = {}
 
+    def close(self) -> None:
+        """Close the readers and destroy the admin handle here, on the caller's thread (left to the
+        garbage collector, a handle may be destroyed on a librdkafka thread: see clients.admin)."""
+        for reader in self._readers.values():
+            try:
+                reader.close()
+            except (KafkaException, RuntimeError):
+                pass  # closed already, or its cluster gone: it is destroyed either way
+        self._readers.clear()
+        self.client.__exit__(None, None, None)
+
+    def __enter__(self) -> "LagProbe":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _reader(self, group_id: str) -> Consumer:
         if group_id not in self._readers:
             # read_uncommitted: a pending transaction's offsets are not waited for (they
@@ -113,4 +130,5 @@ def _retrying(ask, attempts: int = 20, pause_s: float = 0.25):
 
 
 def group_lag(bootstrap_servers: str, group_id: str, topic_names: Iterable[str]) -> int:
-    return LagProbe(bootstrap_servers).lag(group_id, topic_names)
+    with LagProbe(bootstrap_servers) as probe:
+        return probe.lag(group_id, topic_names)

@@ -13,11 +13,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Iterator
 
+from kafkalab.errors import LabError
 from kafkalab.runtime import toxiproxy
+from kafkalab.transports.kafka import clients
 from kafkalab.transports.kafka.cluster import LocalCluster
 
 # Ports after the nodes' own: base + 20 + 2n is node n's proxy, base + 21 the toxiproxy API.
 PROXY_PORT_OFFSET = 20
+IN_SYNC_TIMEOUT_S = 120.0
 
 
 def proxy_name(node_id: int) -> str:
@@ -52,4 +55,10 @@ def _restart(current: LocalCluster, wanted: LocalCluster, node_id: int) -> None:
     """Node `node_id` stopped as `current` configured it, started as `wanted` does, leaders rebalanced."""
     current.stop_broker(node_id)
     wanted.start_broker(node_id, wait=True)
+    # A replica still catching up cannot be elected: an election right after the start fails for
+    # the node's partitions and is retried after a wait. Once it is in sync, one election does it.
+    try:
+        clients.wait_for_full_isr(wanted.bootstrap_servers, None, timeout_s=IN_SYNC_TIMEOUT_S)
+    except LabError:
+        pass  # the election then retries by itself and says so if it still cannot
     wanted.elect_preferred_leaders()

@@ -102,15 +102,22 @@ def topic_id(bootstrap_servers: str, topic: str, timeout_s: float = 10.0) -> str
     """Kafka's id of the topic: it changes when a topic is deleted and created again."""
     from confluent_kafka import TopicCollection
 
-    from kafkalab.transports.kafka.clients import admin
+    from kafkalab.transports.kafka.clients import TOPIC_LOOKUPS, admin
 
-    client = admin(bootstrap_servers)  # keep a reference: the future dies with its client
-    futures = client.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
-    try:
-        return str(futures[topic].result(timeout=timeout_s + 1).topic_id)
-    except KafkaException as exc:
-        raise LabError(f"cannot describe topic {topic!r} on {bootstrap_servers} ({exc.args[0].str()}); "
-                       f"is the cluster up and does the topic exist (`kafkalab topics create`)?") from None
+    for attempt in range(TOPIC_LOOKUPS):
+        try:
+            with admin(bootstrap_servers) as client:  # open until the future is done: it dies with its client
+                futures = client.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
+                return str(futures[topic].result(timeout=timeout_s + 1).topic_id)
+        except KafkaException as exc:
+            error = exc.args[0]
+        # A topic created a moment ago may not be in the answering broker's metadata yet (seen
+        # right after a reliability scenario created its topics): look again briefly.
+        if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART or attempt == TOPIC_LOOKUPS - 1:
+            break
+        time.sleep(0.5)
+    raise LabError(f"cannot describe topic {topic!r} on {bootstrap_servers} ({error.str()}); "
+                   f"is the cluster up and does the topic exist (`kafkalab topics create`)?") from None
 
 
 class CsvSink(Component):

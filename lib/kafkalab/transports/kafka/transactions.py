@@ -8,10 +8,15 @@
   overrun raises HungProducer; the owner then abandons this producer (never flushed or closed:
   either would block as well) and opens a new one with the same transactional.id, whose
   init_transactions fences the hung one and aborts its open transaction.
+- An abandoned producer is touched by no other thread while its call may still be inside it:
+  at the end it is closed only if that call has returned, and it stays referenced until the
+  process ends (_ABANDONED), so it is never freed by whichever thread happens to drop the last
+  reference - possibly the stuck one, or the garbage collector under a librdkafka call.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack
 from typing import Callable
 
@@ -27,6 +32,10 @@ HUNG_CALL_GRACE_S = 10.0
 # An open transaction of a crashed instance blocks read_committed readers until it is
 # aborted: keep the broker-side timeout short (our steps commit well within it).
 TRANSACTION_TIMEOUT_MS = 10_000
+
+
+# Every abandoned producer's ExitStack, kept until the process ends (see the module docstring).
+_ABANDONED: list[ExitStack] = []
 
 
 class ProcessorError(LabError):
@@ -58,7 +67,9 @@ class TransactionalProducer:
         self._wait = wait
         self.hung_after_s = TXN_TIMEOUT_S + HUNG_CALL_GRACE_S  # a call still blocked then is abandoned
         self._stack = ExitStack()
-        self._abandoned: list[ExitStack] = []  # hung producers, kept open on purpose
+        # hung producers, kept open on purpose, each with the event set once its call returned
+        self._abandoned: list[tuple[ExitStack, threading.Event]] = []
+        self._overran: threading.Event | None = None  # of the last call that outlived its deadline
         self.producer: Producer | None = None
         self.in_transaction = False
 
@@ -69,10 +80,14 @@ class TransactionalProducer:
     def __exit__(self, *exc) -> None:
         self.abort_quietly()
         self._stack.close()
-        for abandoned in self._abandoned:  # fenced by now unless still hung: then left as it is
+        for abandoned, returned in self._abandoned:  # fenced by now; a call still inside: left alone
+            _ABANDONED.append(abandoned)
+            if not returned.is_set():
+                self.log.warning("an abandoned producer is still inside a librdkafka call; left open")
+                continue
             try:
                 call_with_deadline(abandoned.close, 5.0, "closing an abandoned producer")
-            except Exception:  # a fenced producer's flush raises; a hung one overruns
+            except Exception:  # a fenced producer's flush raises; one that blocks again overruns
                 pass
         self._abandoned.clear()
 
@@ -81,14 +96,19 @@ class TransactionalProducer:
         self.producer = self._stack.enter_context(clients.producer(
             self.bootstrap_servers,
             **{"transactional.id": self.transactional_id, "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS}))
-        self._retrying("init_transactions", lambda: self.producer.init_transactions(TXN_TIMEOUT_S))
-        return self.producer
+        producer = self.producer  # each call names its producer: a later replacement cannot redirect it
+        self._retrying("init_transactions", lambda: producer.init_transactions(TXN_TIMEOUT_S))
+        return producer
 
     def discard(self, hung: bool) -> None:
-        """Drop the current producer: a failed one is closed (errors ignored), a hung one abandoned."""
+        """Drop the current producer: a failed one is closed (errors ignored), a hung one abandoned.
+        Until open() makes the next one there is none, so nothing can call into the dropped one."""
         self.in_transaction = False
+        self.producer = None
         if hung:
-            self._abandoned.append(self._stack.pop_all())
+            returned = self._overran if self._overran is not None else threading.Event()
+            self._abandoned.append((self._stack.pop_all(), returned))
+            self._overran = None
             return
         try:
             self._stack.close()
@@ -101,19 +121,21 @@ class TransactionalProducer:
 
     def commit(self, offsets: list[TopicPartition], group) -> None:
         """Send the consumer offsets with the transaction, then commit it (KafkaException on failure)."""
+        producer = self.producer
         if offsets:
             self._retrying("send_offsets_to_transaction",
-                           lambda: self.producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
-        self._retrying("commit_transaction", lambda: self.producer.commit_transaction(TXN_TIMEOUT_S))
+                           lambda: producer.send_offsets_to_transaction(offsets, group, TXN_TIMEOUT_S))
+        self._retrying("commit_transaction", lambda: producer.commit_transaction(TXN_TIMEOUT_S))
         self.in_transaction = False
 
     def abort(self) -> None:
         """Abort the open transaction. With too few brokers the coordinator cannot write the
         abort and librdkafka times out with "retry call to resume": retry until the brokers are
         back (or a stop is requested; the broker then aborts after transaction.timeout.ms)."""
+        producer = self.producer
         while True:
             try:
-                self._call("abort_transaction", lambda: self.producer.abort_transaction(TXN_TIMEOUT_S))
+                self._call("abort_transaction", lambda: producer.abort_transaction(TXN_TIMEOUT_S))
                 self.in_transaction = False
                 return
             except KafkaException as exc:
@@ -131,8 +153,9 @@ class TransactionalProducer:
         transaction.timeout.ms. A producer that hangs here is abandoned."""
         if not self.in_transaction:
             return
+        producer = self.producer
         try:
-            self._call("abort_transaction", lambda: self.producer.abort_transaction(TXN_TIMEOUT_S))
+            self._call("abort_transaction", lambda: producer.abort_transaction(TXN_TIMEOUT_S))
         except KafkaException:
             pass
         except HungProducer as exc:
@@ -144,6 +167,7 @@ class TransactionalProducer:
         try:
             call_with_deadline(call, self.hung_after_s, what)
         except CallOverran as exc:
+            self._overran = exc.returned
             raise HungProducer(f"librdkafka hung: {exc}") from None
 
     def _retrying(self, what: str, call) -> None:
