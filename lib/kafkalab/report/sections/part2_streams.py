@@ -47,6 +47,12 @@ longer than that while it is behind (a leader failover, an overloaded machine) m
 dead-letter as late what ours would still have put in its window; the end-to-end test gives the app a
 longer idle timeout for that reason.
 
+**Copies are counted differently too.** An idempotent producer can still write a batch twice around a
+leader change (librdkafka#4953): the copy has a new offset and the same content. Our windows skip a second
+record with the same symbol and trade id; the app keeps no trade ids in its window store and would count
+the copy twice. It only happens when a broker fails, which no Streams run here does; the app needs the ids
+in its store (a new stored value, so a new changelog format) before it is trusted through broker faults.
+
 **State stores and changelog topics.** The open windows live in a state store, one per sub-topology
 (`trades-windows`, `books-windows`): an in-memory key-value store keyed by symbol and window start,
 plus the two facts of the watermark (the largest event time, the watermark windows were closed at).
