@@ -17,14 +17,17 @@ def test_latency_rows_at_10_hz_have_the_contract_columns_and_sane_values(lab):
 
 def test_the_whole_pipeline_reports_cpu_and_memory_of_every_component(lab):
     from kafkalab.bench.transports import component_usage
-    from kafkalab.runtime.params import COMPONENTS
+    from kafkalab.runtime.params import COMPONENTS, MARKET_PROCESSOR, TRADE_GENERATOR, TRADES_SINK
 
     rows = component_usage(lab, "zeromq", bench.DURABILITY, quick=True, seconds=3.0)
     cpu = {r["component"]: r["value"] for r in rows if r["metric"] == "component_cpu_pct"}
     rss = {r["component"]: r["value"] for r in rows if r["metric"] == "component_rss_mib"}
     assert set(cpu) == set(rss) == set(COMPONENTS)
-    # every component is a Python process that imported the package and ran its loop
-    assert all(value > 0 for value in cpu.values()), cpu
+    # a steady window was measured for every component (NaN otherwise); the candles sink and the
+    # order-book generator handle a few records a second and may use less than a clock tick in 3 s
+    assert all(value >= 0 for value in cpu.values()), cpu
+    # the three that carry 1,000 records/s cannot idle through it
+    assert all(cpu[name] > 0 for name in (TRADE_GENERATOR, MARKET_PROCESSOR, TRADES_SINK)), cpu
     assert all(20 < value < 2048 for value in rss.values()), rss
     # at 1,000 trades/s the trade generator works harder than the order-book one (4/s)
     assert cpu["trade-generator"] > cpu["orderbook-generator"], cpu
