@@ -42,8 +42,9 @@ Columns:
   rows written for it: 0 when nothing was lost or doubled), trades_p50_ms,
   trades_p95_ms, trades_p99_ms, trades_max_ms, candles, candle_p50_ms, candle_p95_ms,
   candle_p99_ms, sink_lag_max, sink_lag_end (mean over the last 2 s),
-  sink_lag_slope_per_s, processor_lag_max, processor_lag_slope_per_s, drain_s (from the
-  generator's end until the processor and both sinks are caught up), sustained,
+  sink_lag_slope_per_s, processor_lag_max, processor_lag_end (mean over the last 2 s),
+  processor_lag_slope_per_s, drain_s (from the generator's end until the processor and
+  both sinks are caught up), sustained,
   max_sustained_hz (summary row), machine_cpu_percent, load_avg_1m (other work on the
   machine changes every figure here), fsync_p50_ms, fsync_p99_ms (write + fsync of one
   line in the scratch folder: what making one batch durable costs on this disk), and
