@@ -28,7 +28,7 @@ def _payload() -> tuple[bytes, list]:
     return encode(Trade("AAPL", 1, 190.25, 12.0, "buy", ts, ts), "msgpack")
 
 
-def _topic(bootstrap: str) -> str:
+def bench_topic(bootstrap: str) -> str:
     name = f"bench-transports-{uuid.uuid4().hex[:8]}"
     clients.ensure_topics(bootstrap, [TopicSpec(name, 1, 3, {"min.insync.replicas": "2"})])
     return name
@@ -69,7 +69,10 @@ def latency_ms(bootstrap: str, topic: str, rate_hz: float, count: int) -> list[f
                 sent += 1
                 pacer.sent(1)
             producer.poll(0)
-            for msg in c.consume(500, timeout=min(0.01, pacer.seconds_until_due()) or 0.001):
+            # poll returns with the first record; consume(n, timeout) would wait out its whole
+            # timeout unless n records came, adding that timeout to every low-rate figure
+            first = c.poll(min(0.01, pacer.seconds_until_due()) or 0.001)
+            for msg in ([first, *c.consume(500, timeout=0)] if first is not None else []):
                 if msg.error() is None:
                     sent_ns = int(dict(msg.headers())["sent_ns"])
                     received.append((time.time_ns() - sent_ns) / 1e6)
@@ -85,7 +88,7 @@ def measure(config, quick: bool) -> list[dict]:
     bootstrap = config.bootstrap_servers
     clients.require_reachable(bootstrap)
     count = 5_000 if quick else 50_000
-    topic = _topic(bootstrap)
+    topic = bench_topic(bootstrap)
     try:
         rows = [_row("publish_rate_max", publish_rate(bootstrap, topic, count), "msg/s", messages=count)]
         for rate_hz, seconds in ((10, 10 if quick else 30), (1000, 3 if quick else 10)):
