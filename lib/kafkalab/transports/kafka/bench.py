@@ -9,6 +9,7 @@ import math
 import time
 import uuid
 
+from kafkalab.errors import ClusterError
 from kafkalab.transports.kafka import clients
 from kafkalab.transports.kafka.topics import TopicSpec
 
@@ -50,6 +51,18 @@ def publish_rate(bootstrap: str, topic: str, count: int) -> float:
         return count / (time.perf_counter() - began)
 
 
+def _ready(producer, consumer, topic: str, body: bytes, headers: list, timeout_s: float = 30.0) -> None:
+    """Send unstamped records until one comes back: the consumer's first fetch (its position,
+    the topic's leaders) is start-up, and it held the first timed records up to a second."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        producer.produce(topic, body, key=b"AAPL", headers=headers)
+        producer.poll(0)
+        if consumer.poll(0.1) is not None:
+            return
+    raise ClusterError(f"no record came back from {topic} within {timeout_s:g} s")
+
+
 def latency_ms(bootstrap: str, topic: str, rate_hz: float, count: int) -> list[float]:
     """Produce at `rate_hz` and consume in the same process; produce-to-poll times in ms."""
     from kafkalab.core.pacing import Pacer
@@ -58,9 +71,7 @@ def latency_ms(bootstrap: str, topic: str, rate_hz: float, count: int) -> list[f
     received: list[float] = []
     with clients.consumer(bootstrap, f"bench-{uuid.uuid4().hex[:6]}", [topic], **{"auto.offset.reset": "latest"}) as c, \
             clients.producer(bootstrap, acks="all", **{"enable.idempotence": True, "linger.ms": 0}) as producer:
-        deadline = time.monotonic() + 30
-        while not c.assignment() and time.monotonic() < deadline:
-            c.poll(0.2)
+        _ready(producer, c, topic, body, headers)
         pacer, sent = Pacer(rate_hz), 0
         end = time.monotonic() + count / rate_hz + 30
         while len(received) < count and time.monotonic() < end:
@@ -73,9 +84,9 @@ def latency_ms(bootstrap: str, topic: str, rate_hz: float, count: int) -> list[f
             # timeout unless n records came, adding that timeout to every low-rate figure
             first = c.poll(min(0.01, pacer.seconds_until_due()) or 0.001)
             for msg in ([first, *c.consume(500, timeout=0)] if first is not None else []):
-                if msg.error() is None:
-                    sent_ns = int(dict(msg.headers())["sent_ns"])
-                    received.append((time.time_ns() - sent_ns) / 1e6)
+                sent_ns = dict(msg.headers() or []).get("sent_ns") if msg.error() is None else None
+                if sent_ns is not None:  # the start-up records carry no stamp
+                    received.append((time.time_ns() - int(sent_ns)) / 1e6)
     return received
 
 

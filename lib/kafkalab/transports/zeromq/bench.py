@@ -54,7 +54,7 @@ from kafkalab.transports.zeromq.streams import StreamPublisher, receive_batch, u
 
 DURABILITY = "none (at-most-once)"
 CLIENT = "pyzmq"
-SUSTAINED_LADDER = (2_000, 5_000, 10_000, 20_000, 40_000)
+SUSTAINED_LADDER = (2_000, 5_000, 10_000, 20_000, 40_000, 80_000)
 # A rung is sustained when the sink keeps pace: every trade written this soon after the last send.
 # Given longer, it would also "sustain" rates it only catches up with from the queues' high-water marks.
 CATCH_UP_S = 1.0
