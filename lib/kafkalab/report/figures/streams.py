@@ -19,7 +19,7 @@ from kafkalab.report.figures.common import fmt, grouped_bars, load_note
 ENGINE_ORDER = ("python", "streams")
 ENGINE_LABELS = {"python": "Python processor", "streams": "Kafka Streams"}
 ENGINE_COLORS = {"Python processor": "#4c72b0", "Kafka Streams": "#dd8452"}
-# The issue's goal for the Python processor: at least this share of Kafka Streams' drain rate per instance.
+# Our goal for the Python processor: at least this share of Kafka Streams' drain rate per instance.
 GOAL_RATIO = 0.5
 # column -> (panel title, y axis label)
 COST_PANELS = {"records_per_s": ("drain rate", "records per second"),
