@@ -100,6 +100,7 @@ def row_for(result: LoadResult, settings: dict, fsync: dict) -> dict:
     trades, candles = steady_state(result)
     sink_slope = lag_slope(result.sink_lag)
     processor_slope = lag_slope(result.processor_lag)
+    sink_end, processor_end = end_lag(result.sink_lag), end_lag(result.processor_lag)
     return {
         "kind": "load", "offered_hz": result.offered_hz, "seconds": result.seconds, "warmup_s": WARMUP_S,
         "achieved_hz": round(result.achieved_hz, 1), "trades": len(trades),
@@ -109,13 +110,12 @@ def row_for(result: LoadResult, settings: dict, fsync: dict) -> dict:
         "trades_max_ms": round(float((trades.written_ts_us - trades.produced_ts_us).max()) / 1000, 3) if len(trades) else None,
         "candles": len(candles),
         **_percentiles(candles.written_ts_us - candles.window_end_us, "candle"),
-        "sink_lag_max": int(result.sink_lag[:, 1].max()), "sink_lag_end": round(end_lag(result.sink_lag), 1),
+        "sink_lag_max": int(result.sink_lag[:, 1].max()), "sink_lag_end": round(sink_end, 1),
         "sink_lag_slope_per_s": round(sink_slope, 1),
         "processor_lag_max": int(result.processor_lag[:, 1].max()),
-        "processor_lag_end": round(end_lag(result.processor_lag), 1),
+        "processor_lag_end": round(processor_end, 1),
         "processor_lag_slope_per_s": round(processor_slope, 1), "drain_s": result.drain_s,
-        "sustained": is_sustained(result.achieved_hz, sink_slope, processor_slope, end_lag(result.sink_lag),
-                                  end_lag(result.processor_lag)),
+        "sustained": is_sustained(result.achieved_hz, sink_slope, processor_slope, sink_end, processor_end),
         **result.cpu, **fsync, **settings, "producer_linger_ms": result.producer_linger_ms,
     }
 

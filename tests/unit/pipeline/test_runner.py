@@ -159,6 +159,8 @@ def test_lag_slope_and_sustained():
     assert 99 < lag_slope(growing) < 101
     assert is_sustained(1000, lag_slope(flat), 0) and not is_sustained(1000, lag_slope(growing), 0)
     assert not is_sustained(1000, 0, 0, sink_end_lag=5000)  # flat but far behind
+    assert end_lag(np.column_stack([t, t])) == pytest.approx(np.mean(t[t >= t[-1] - 2]))
+    assert lag_slope(np.array([(0, 0)])) == 0.0
 
 
 def test_a_processor_lag_sawtooth_is_not_growth_unless_the_processor_ends_behind():
@@ -169,8 +171,6 @@ def test_a_processor_lag_sawtooth_is_not_growth_unless_the_processor_ends_behind
     assert is_sustained(200, 0, lag_slope(sawtooth), 0, end_lag(sawtooth))
     growing = np.column_stack([t, 100 * t])  # half the feed left behind: 600 records at the end
     assert not is_sustained(200, 0, lag_slope(growing), 0, end_lag(growing))
-    assert end_lag(np.column_stack([t, t])) == pytest.approx(np.mean(t[t >= t[-1] - 2]))
-    assert lag_slope(np.array([(0, 0)])) == 0.0
 
 
 def test_next_bisect_rate_is_between_the_best_ok_and_the_worst_bad():
