@@ -291,9 +291,7 @@ def run_component(component: Component, *, interactive: bool | None = None,
 
 def supervisor_token() -> str:
     """This process as a supervisor, for KAFKALAB_SUPERVISOR: "<pid>:<start time>"."""
-    import psutil
-
-    return f"{os.getpid()}:{psutil.Process().create_time()}"
+    return f"{os.getpid()}:{process_started_s(os.getpid())}"
 
 
 def supervisor_alive(pid: int, started: float) -> bool:
@@ -301,9 +299,24 @@ def supervisor_alive(pid: int, started: float) -> bool:
     import psutil
 
     try:
-        return abs(psutil.Process(pid).create_time() - started) < 0.01
-    except psutil.Error:
+        return abs(process_started_s(pid) - started) < 0.01
+    except (OSError, psutil.Error):
         return False
+
+
+def process_started_s(pid: int) -> float:
+    """When `pid` started. On Linux in seconds since boot, from /proc/<pid>/stat, which never
+    changes: psutil's create_time() adds the boot time, which Linux recomputes from the wall
+    clock on every read, so two processes can see one start time a second apart (psutil issues
+    2526, 2541), and a component would take its living supervisor for gone. Elsewhere psutil's."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        # fields after the command name, which is in parentheses and may hold spaces; starttime is field 22
+        fields = stat.read_text().rpartition(")")[2].split()
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    import psutil
+
+    return psutil.Process(pid).create_time()
 
 
 def kernel_pids(papermill_pid: int) -> list[int]:

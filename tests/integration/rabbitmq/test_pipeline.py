@@ -40,7 +40,7 @@ def run_pipeline(cluster, results_dir, seconds: float, disrupt=None) -> dict:
             disrupt(consumers)
         trades.wait(seconds + 240)
         books.wait(seconds + 240)
-        wait_drained(cluster, CONSUMERS, timeout_s=180)
+        wait_drained(CONSUMERS, timeout_s=180)
         for proc in consumers.values():
             proc.stop()
     finally:  # a failed run must not leave a consumer behind to eat the next test's messages

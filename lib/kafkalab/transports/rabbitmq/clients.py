@@ -8,7 +8,8 @@ it from its own loop with `pump(seconds, until)`, so it needs no thread of its o
 - `Session.open(urls)` connects to the first node that answers (one URL per node).
 - `publish(...)` returns a sequence number; `confirmed()` hands back the numbers the broker
   has confirmed since the last call; a nack (e.g. quorum lost) raises PublishRefused.
-- `consume(queue, prefetch)` buffers deliveries; `deliveries()` takes them; `ack(tag)`.
+- `consume(queue, prefetch)` buffers deliveries; `deliveries()` takes them; `ack(tag)`;
+  `stop_consuming()` cancels, so that what was delivered can be finished before the exit.
 - A lost connection raises ConnectionLost from `pump`; the component reopens, and the
   broker redelivers what was not acked (at-least-once).
 """
@@ -79,6 +80,7 @@ class Session:
         self._unconfirmed: dict[int, None] = {}  # in publish order
         self._refused: list[int] = []
         self._buffer: deque[Delivery] = deque()
+        self._consumers: set[str] = set()
         self._done = None
 
     # ---- connection --------------------------------------------------------------------
@@ -226,7 +228,18 @@ class Session:
     # ---- consuming ---------------------------------------------------------------------
     def consume(self, queue: str, prefetch: int) -> None:
         self.channel.basic_qos(prefetch_count=prefetch)
-        self.channel.basic_consume(queue, self._on_message, auto_ack=False)
+        self._consumers.add(self.channel.basic_consume(queue, self._on_message, auto_ack=False))
+
+    def stop_consuming(self, timeout_s: float) -> None:
+        """Cancel every consumer and wait for the broker's cancel-ok: on one channel, every delivery
+        sent before it arrives before it, so all the broker handed us is then in the buffer."""
+        if self.channel is None:
+            self.check()
+        for tag in list(self._consumers):
+            self.channel.basic_cancel(tag, callback=lambda _frame, tag=tag: (self._consumers.discard(tag),
+                                                                            self._wake()))
+        self._pump_until(lambda: not self._consumers or self.failure is not None, timeout_s)
+        self.check()
 
     def _on_message(self, _channel, method, properties, body) -> None:
         self._buffer.append(Delivery(method.delivery_tag, method.routing_key, dict(properties.headers or {}),

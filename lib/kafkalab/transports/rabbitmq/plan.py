@@ -37,26 +37,33 @@ class RabbitPlan:
         declare_topology(client_urls(rabbit_config(config)))
 
     def backlog(self, config: LabConfig, component: str, params: ComponentParams) -> int | None:
-        """Ready plus unacked messages in the component's queues (None for a generator)."""
-        from kafkalab.transports.rabbitmq.cluster import LocalRabbitCluster
+        """Messages in the component's queues, ready or delivered and not acked (None for a generator).
+
+        The management API counts both, but from samples seen here up to 7.5 s old; a queue counts
+        its ready messages now, but not the unacked ones (the processor holds the records of its
+        open windows unacked). The larger of the two: a sample that is older than the last
+        candles published cannot hide them, and the sinks store what they were handed before they
+        exit (RabbitCsvSink.finish)."""
+        from kafkalab.transports.rabbitmq.cluster import LocalRabbitCluster, client_urls
         from kafkalab.transports.rabbitmq.errors import RabbitError
-        from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES
+        from kafkalab.transports.rabbitmq.topology import CONSUMER_QUEUES, ready_messages
 
         queues = CONSUMER_QUEUES.get(component)
         if not queues:
             return None
-        cluster = LocalRabbitCluster(rabbit_config(config))
+        rabbit = rabbit_config(config)
+        cluster = LocalRabbitCluster(rabbit)
         for node in cluster.nodes():
             if node.running:
                 try:
                     views = cluster.management(node.node_id).queues()
                 except LabError:
                     continue
-                counts = [q.messages for q in views if q.name in queues]
-                if len(counts) < len(queues) or None in counts:
+                sampled = [q.messages for q in views if q.name in queues]
+                if len(sampled) < len(queues) or None in sampled:
                     # not an empty queue: one whose first statistics tick is still to come (ask again)
                     raise RabbitError(f"the queues of {component} report no message count yet")
-                return sum(counts)
+                return max(sum(sampled), ready_messages(client_urls(rabbit), queues))
         return None
 
 

@@ -91,6 +91,15 @@ class RabbitCsvSink(Component):
             self.session.close()
             self._connect()
 
+    def finish(self) -> None:
+        """Stop consuming and store what was already delivered: a stop leaves nothing for the next run
+        that the queue had handed to this one."""
+        try:
+            self.session.stop_consuming(FLUSH_TIMEOUT_S)
+            self.store(self.session.deliveries())
+        except (ConnectionLost, PublishRefused) as exc:
+            self.log.warning(f"{exc}; what was not acked goes back to the queue")
+
     def store(self, deliveries: list[Delivery]) -> None:
         if not deliveries:
             return
