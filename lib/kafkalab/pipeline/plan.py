@@ -59,6 +59,8 @@ class TransportPlan(Protocol):
     # all its input (Kafka: its group is stable and holds every partition). Where a
     # transport has it, the runner starts the generators only then, so no record waits for
     # a consumer to join; elsewhere the ready files are enough.
+    # Optional: `settle_s(component) -> float`, how long `backlog` must read 0 before it is
+    # believed, where the transport's count can be older than the moment it is asked.
 
 
 def _module(transport: str, part: str):

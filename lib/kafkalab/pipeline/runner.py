@@ -206,6 +206,11 @@ class Pipeline:
             self.log.debug(f"backlog of {name} unknown for now: {exc}")
             return -1
 
+    def settle_s(self, name: str) -> float:
+        """How long the transport's backlog of `name` must read 0 to be believed (0: at once)."""
+        settle = getattr(self.transport, "settle_s", None)
+        return settle(name) if settle is not None else 0.0
+
     def drain(self, name: str, timeout_s: float = DRAIN_TIMEOUT_S, tick: Callable[[], None] = lambda: None) -> int:
         """Wait until `name` has consumed all its input (backlog 0 for a moment; where the
         transport cannot tell, no new rows for QUIET_SETTLE_S); returns the backlog left."""
@@ -213,7 +218,7 @@ class Pipeline:
 
         def settled() -> bool:
             left = self.backlog(name) if not self.restarting else -1
-            settle_s = DRAIN_SETTLE_S
+            settle_s = max(DRAIN_SETTLE_S, self.settle_s(name))
             if left is None:  # unknown: rows that stop growing
                 rows = self.rows()
                 left, settle_s = (0 if rows == state["rows"] else -1), QUIET_SETTLE_S

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pika
@@ -78,8 +79,10 @@ def dead_letters(cluster) -> list[tuple[dict, bytes]]:
 def wait_drained(components, timeout_s: float = 90) -> None:
     """Until the queues of `components` are empty and acked, asked in the order given (data flow:
     the processor's input is acked only once its candles are confirmed, so the candles queue is
-    asked after that), with the count the pipeline's drain uses."""
+    asked after that), with the count and the settle time the pipeline's drain uses."""
     plan, config, params = transport_plan("rabbitmq"), lab_config.load(), ComponentParams()
+    settle_s = max(plan.settle_s(c) for c in components)
+    zero_since: list[float] = []
 
     def backlog(component: str) -> int | None:
         try:
@@ -87,5 +90,12 @@ def wait_drained(components, timeout_s: float = 90) -> None:
         except RabbitError:  # a queue without a leader for now, or before its first statistics tick
             return None
 
-    wait_for(lambda: all(backlog(c) == 0 for c in components), timeout_s,
-             f"queues of {', '.join(components)} empty and acked", step_s=1.0)
+    def settled() -> bool:
+        if not all(backlog(c) == 0 for c in components):
+            zero_since.clear()
+            return False
+        zero_since[:] = zero_since or [time.monotonic()]
+        return time.monotonic() - zero_since[0] >= settle_s
+
+    wait_for(settled, timeout_s, f"queues of {', '.join(components)} empty and acked for {settle_s:g} s",
+             step_s=1.0)
