@@ -155,8 +155,8 @@ def experiment_of(cells: list[Workload]) -> str:
     return "+".join(varied)
 
 
-def _mean(values: list[float]) -> float:
-    return round(statistics.fmean(values), 1) if values else 0.0
+def _mean(values: list[float], digits: int = 1) -> float:
+    return round(statistics.fmean(values), digits) if values else 0.0
 
 
 def _sd(values: list[float]) -> float:
@@ -169,7 +169,7 @@ def summary_row(cell: Workload, runs: list[ProfiledRun], sampled: tuple[Profiled
     rates = [r.records_per_s for r in runs]
     row = {
         "transport": cell.transport, "component": cell.component, "rate_hz": cell.rate_hz,
-        "serializer": cell.serializer, "cprofile": bool(profs), "runs": len(runs), "seconds_per_run": _mean([r.seconds for r in runs]),
+        "serializer": cell.serializer, "cprofile": bool(profs), "runs": len(runs), "seconds_per_run": _mean([r.seconds for r in runs], digits=3),  # a quick run lasts 0.1-0.2 s
         "records": _mean([r.records for r in runs]),
         "loop_mean_us": _mean([r.loop_mean_us for r in runs]), "loop_sd_us": _sd([r.loop_mean_us for r in runs]),
         "loop_within_sd_us": _mean([r.loop_sd_us for r in runs]), "iterations": _mean([r.iterations for r in runs]),
