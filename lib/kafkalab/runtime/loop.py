@@ -309,10 +309,9 @@ def process_started_s(pid: int) -> float:
     changes: psutil's create_time() adds the boot time, which Linux recomputes from the wall
     clock on every read, so two processes can see one start time a second apart (psutil issues
     2526, 2541), and a component would take its living supervisor for gone. Elsewhere psutil's."""
-    stat = Path(f"/proc/{pid}/stat")
     if Path("/proc/self/stat").exists():
         # fields after the command name, which is in parentheses and may hold spaces; starttime is field 22
-        fields = stat.read_text().rpartition(")")[2].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         return int(fields[19]) / os.sysconf("SC_CLK_TCK")
     import psutil
 

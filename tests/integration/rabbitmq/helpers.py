@@ -59,9 +59,13 @@ class Proc:
         return self.log.read_text()
 
     def counter(self, name: str) -> int:
-        """The last value of counter `name` the component printed (its summary line)."""
-        values = re.findall(rf"\b{name}=(\d+)", self.output())
-        return int(values[-1]) if values else 0
+        return last_counter(self.output(), name)
+
+
+def last_counter(log_text: str, name: str) -> int:
+    """The last value of counter `name` a component printed (its summary line), 0 if none."""
+    values = re.findall(rf"\b{name}=(\d+)", log_text)
+    return int(values[-1]) if values else 0
 
 
 def dead_letters(cluster) -> list[tuple[dict, bytes]]:

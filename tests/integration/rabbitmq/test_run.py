@@ -4,15 +4,13 @@ and the candle of every window, the last ones included."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from kafkalab import config as lab_config
 from kafkalab.pipeline.plan import PipelinePlan
 from kafkalab.pipeline.runner import run_plan
 from kafkalab.runtime.params import TRADE_GENERATOR
-from tests.integration.rabbitmq.helpers import fresh_topology
+from tests.integration.rabbitmq.helpers import fresh_topology, last_counter
 from tests.integration.rabbitmq.test_pipeline import check_outputs
 
 
@@ -24,7 +22,7 @@ def test_a_bounded_run_stores_every_confirmed_trade_and_every_candle(rabbit_clus
     assert run_plan(config, PipelinePlan(6, overrides={TRADE_GENERATOR: {"rate_hz": 50}}), echo=lines.append,
                     show_progress=False, mode="python") == 0
     log = (config.runs_dir / "generator_trades.log").read_text()
-    acked = int(re.findall(r"\backed=(\d+)", log)[-1])  # the generator's summary line
+    acked = last_counter(log, "acked")
     assert acked >= 200, log[-500:]
     check_outputs(rabbit_cluster, tmp_path, acked)
     assert "no restarts" in lines[-1]

@@ -235,9 +235,12 @@ class Session:
         sent before it arrives before it, so all the broker handed us is then in the buffer."""
         if self.channel is None:
             self.check()
+        def cancelled(frame) -> None:
+            self._consumers.discard(frame.method.consumer_tag)
+            self._wake()
+
         for tag in list(self._consumers):
-            self.channel.basic_cancel(tag, callback=lambda _frame, tag=tag: (self._consumers.discard(tag),
-                                                                            self._wake()))
+            self.channel.basic_cancel(tag, callback=cancelled)
         self._pump_until(lambda: not self._consumers or self.failure is not None, timeout_s)
         self.check()
 
