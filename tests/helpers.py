@@ -215,3 +215,15 @@ def assert_match(got: Iterable[Mapping[str, Any] | Record], expected: dict, what
                 assert math.isclose(float(have[name]), value, rel_tol=REL_TOL, abs_tol=1e-12), (key, name)
             else:
                 assert float(have[name]) == value, (key, name, have[name], value)
+
+
+# ---- benchmarks --------------------------------------------------------------------------------
+
+def assert_nothing_lost_after_one_kill(rows: list[dict], transport: str) -> None:
+    """The rows of bench.transports.loss_under_consumer_kill: the trades sink was killed once, mid-run,
+    and restarted, and every trade the broker acknowledged is in trades.csv exactly once."""
+    assert {r["metric"]: r["value"] for r in rows} == {"lost_under_consumer_kill": 0,
+                                                      "duplicates_under_consumer_kill": 0}, rows
+    row = rows[0]
+    assert row["transport"] == transport and row["restarts"] == 1, row
+    assert row["acknowledged"] == row["stored"] > row["killed_after_rows"] >= 2_000, row

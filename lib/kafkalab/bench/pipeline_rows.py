@@ -14,6 +14,7 @@ import pandas as pd
 
 from kafkalab.transports.kafka import clients
 from kafkalab.config import LabConfig
+from kafkalab.core.windowing import DEFAULT_ALLOWED_LATENESS_US, WINDOW_US
 from kafkalab.transports.kafka.sink import DEFAULT_MAX_BATCH, SINK_CONSUMER
 from kafkalab.transports.kafka.topics import spec as topic_spec
 
@@ -71,20 +72,27 @@ def end_lag(samples: np.ndarray, last_s: float = 2.0) -> float:
     return float(tail[:, 1].mean())
 
 
+def processor_held_s() -> float:
+    """Seconds of records the processor keeps uncommitted by design: its committed offset is the
+    oldest record of a window still open, and a window stays open for its length plus the allowed
+    lateness."""
+    return (WINDOW_US + DEFAULT_ALLOWED_LATENESS_US) / 1e6
+
+
 def is_sustained(rate: float, sink_slope: float, processor_slope: float, sink_end_lag: float = 0.0,
                  processor_end_lag: float = float("inf")) -> bool:
     """Lag not growing: small slopes (least squares, second half) and a sink less than END_LAG_S behind.
 
-    The exactly-once processor's committed offsets move only when a transaction commits, so its
-    lag is a sawtooth one transaction high, and over a few seconds the fitted slope depends on
-    where the load cuts the teeth. Its lag counts as growing only if it also ends more than
-    END_LAG_S of records behind: a processor slower than the feed by 5 % is that far behind
-    after a 20 s load.
+    The exactly-once processor's committed offsets move only when a transaction commits and only
+    past closed windows, so its lag is a sawtooth up to `processor_held_s()` of records high, and
+    over a few seconds the fitted slope depends on where the load cuts the teeth. Its lag counts
+    as growing only if it also ends more than END_LAG_S of records behind that: a processor slower
+    than the feed by 5 % is that far behind after a 20 s load.
     """
     limit = max(SLOPE_FLOOR, SLOPE_TOLERANCE * rate)
     behind = max(SLOPE_FLOOR, END_LAG_S * rate)
     sink_keeps_up = sink_slope <= limit and sink_end_lag <= behind
-    processor_keeps_up = processor_slope <= limit or processor_end_lag <= behind
+    processor_keeps_up = processor_slope <= limit or processor_end_lag <= behind + processor_held_s() * rate
     return sink_keeps_up and processor_keeps_up
 
 def steady_state(result: LoadResult) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -125,7 +133,7 @@ def settings_for(config: LabConfig) -> dict:
     return {"serializer": config.serializer, "trade_partitions": trades.partitions,
             "replication_factor": trades.replication_factor, "acks": clients.RELIABLE_PRODUCER["acks"],
             "sink_fetch_wait_max_ms": SINK_CONSUMER["fetch.wait.max.ms"],
-            "sink_max_batch": DEFAULT_MAX_BATCH, "processor_allowed_lateness_ms": 500}
+            "sink_max_batch": DEFAULT_MAX_BATCH, "processor_allowed_lateness_ms": DEFAULT_ALLOWED_LATENESS_US // 1000}
 
 
 def next_bisect_rate(rows: list[dict]) -> float | None:

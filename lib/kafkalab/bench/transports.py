@@ -13,6 +13,11 @@ Per component, every transport also runs the whole pipeline (`kafkalab run`'s ru
 process per component) at the same trade rate and records each component's CPU (% of one
 core over the run) and peak memory: component_cpu_pct and component_rss_mib, with a
 `component` column.
+
+Where the broker acknowledges (Kafka, RabbitMQ), the same pipeline also runs with its trades
+sink killed (-9) mid-run and restarted by the runner: lost_under_consumer_kill = trades the
+broker acknowledged minus trades stored, duplicates_under_consumer_kill = rows stored twice.
+ZeroMQ measures its loss itself, against the gaps its consumers count.
 """
 
 from __future__ import annotations
@@ -21,19 +26,28 @@ import importlib
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+import pandas as pd
 
 from kafkalab.bench.common import append_rows
 from kafkalab.config import LabConfig
+from kafkalab.core.csvstore import TRADES_CSV
 from kafkalab.errors import LabError
 from kafkalab.pipeline.plan import PipelinePlan, private_plan, transport_plan
 from kafkalab.pipeline.resources import ResourceMeter
-from kafkalab.pipeline.runner import NO_RESTARTS, run_plan
-from kafkalab.runtime.params import TRADE_GENERATOR
+from kafkalab.pipeline.runner import NO_RESTARTS, Pipeline, RestartPolicy, run_plan
+from kafkalab.runtime.loop import last_printed
+from kafkalab.runtime.params import TRADE_GENERATOR, TRADES_SINK
 
 TRANSPORTS = ("kafka", "rabbitmq", "zeromq")
 TABLE = "transports.csv"
 USAGE_RATE_HZ = 1000  # trades/s: every transport sustains it on this machine, so the costs compare
 USAGE_SECONDS, QUICK_USAGE_SECONDS = 30.0, 10.0
+ACKNOWLEDGING = ("kafka", "rabbitmq")  # their generators count what the broker confirmed
+KILL_SECONDS, QUICK_KILL_SECONDS = 20.0, 10.0
+KILL_AFTER_S = 2.0  # of trades stored before the kill: the sink is in its stride, not starting
 
 
 def load_bench(transport: str):
@@ -58,6 +72,8 @@ def run(config: LabConfig, quick: bool = False) -> int:
             with transport_plan(transport).broker(config, print):
                 measured = module.measure(config, quick)
                 measured += component_usage(config, transport, module.DURABILITY, quick)
+                if transport in ACKNOWLEDGING:
+                    measured += loss_under_consumer_kill(config, transport, module.DURABILITY, quick)
         except LabError as exc:
             print(f"transports: {transport} skipped ({exc})")
             continue
@@ -76,20 +92,10 @@ def component_usage(config: LabConfig, transport: str, durability: str, quick: b
                     seconds: float | None = None) -> list[dict]:
     """The whole pipeline over `transport` at USAGE_RATE_HZ: each component's CPU and peak memory."""
     seconds = seconds or (QUICK_USAGE_SECONDS if quick else USAGE_SECONDS)
-    overrides = {TRADE_GENERATOR: {"rate_hz": USAGE_RATE_HZ}}
-    # Kafka gets topics and groups of its own; the other transports have no per-run names to choose
-    plan = (private_plan(f"bench-usage-{uuid.uuid4().hex[:6]}", seconds, overrides) if transport == "kafka"
-            else PipelinePlan(seconds, overrides=overrides))
     meter = ResourceMeter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="kl-usage-") as results_dir:
-            run_plan(config.with_overrides(transport=transport, results_dir=results_dir), plan, echo=lambda _: None,
-                     show_progress=False, mode="python", restart=NO_RESTARTS, meter=meter)
-    finally:
-        if transport == "kafka":
-            from kafkalab.transports.kafka.clients import delete_topics
-
-            delete_topics(config.bootstrap_servers, list(plan.shared_params.streams.values()))
+    with _private_run(config, transport, "usage", seconds) as (run_config, plan):
+        run_plan(run_config, plan, echo=lambda _: None, show_progress=False, mode="python", restart=NO_RESTARTS,
+                 meter=meter)
     setting = (f"whole pipeline, one process per component, {USAGE_RATE_HZ} trades/s for {seconds:g} s; CPU over "
                f"the {meter.steady_s:.1f} s all five ran (start-up left out), memory the peak of the run")
     common = {"transport": transport, "durability": durability, "client": "kafkalab run (python mode)",
@@ -102,3 +108,64 @@ def component_usage(config: LabConfig, transport: str, durability: str, quick: b
                  {**common, "component": name, "metric": "component_rss_mib", "value": round(usage.peak_rss_mib, 1),
                   "unit": "MiB"}]
     return rows
+
+
+@contextmanager
+def _private_run(config: LabConfig, transport: str, tag: str, seconds: float) -> Iterator[tuple[LabConfig, PipelinePlan]]:
+    """A plan at USAGE_RATE_HZ for `seconds` and a config writing to a temporary results folder."""
+    overrides = {TRADE_GENERATOR: {"rate_hz": USAGE_RATE_HZ}}
+    # Kafka gets topics and groups of its own; the other transports have no per-run names to choose
+    plan = (private_plan(f"bench-{tag}-{uuid.uuid4().hex[:6]}", seconds, overrides) if transport == "kafka"
+            else PipelinePlan(seconds, overrides=overrides))
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"kl-{tag}-") as results_dir:
+            yield config.with_overrides(transport=transport, results_dir=results_dir), plan
+    finally:
+        if transport == "kafka":
+            from kafkalab.transports.kafka.clients import delete_topics
+
+            delete_topics(config.bootstrap_servers, list(plan.shared_params.streams.values()))
+
+
+class KillOnce:
+    """`run_plan(during=...)`: kill -9 of one component, once this run's trades file holds `after_rows`."""
+
+    def __init__(self, component: str, after_rows: int) -> None:
+        self.component, self.after_rows = component, after_rows
+        self.pipeline: Pipeline | None = None
+        self.killed_at_rows: int | None = None
+
+    def __call__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        stored = pipeline.rows_this_run()["trades"]
+        if self.killed_at_rows is None and stored >= self.after_rows:
+            self.killed_at_rows = stored
+            pipeline.processes[self.component].kill()
+
+    def output_of(self, component: str) -> str:
+        return self.pipeline.processes[component].output() if self.pipeline else ""
+
+
+def loss_under_consumer_kill(config: LabConfig, transport: str, durability: str, quick: bool,
+                             seconds: float | None = None) -> list[dict]:
+    """The whole pipeline at USAGE_RATE_HZ with the trades sink killed (-9) once and restarted by the
+    runner: what the broker acknowledged against what trades.csv holds."""
+    seconds = seconds or (QUICK_KILL_SECONDS if quick else KILL_SECONDS)
+    kill = KillOnce(TRADES_SINK, int(USAGE_RATE_HZ * KILL_AFTER_S))
+    with _private_run(config, transport, "kill", seconds) as (run_config, plan):
+        run_plan(run_config, plan, echo=lambda _: None, show_progress=False, mode="python",
+                 restart=RestartPolicy(max_restarts=1), during=kill)
+        trades = pd.read_csv(run_config.data_dir / TRADES_CSV, usecols=["symbol", "trade_id"])
+        acked = last_printed(kill.output_of(TRADE_GENERATOR), "acked") or 0  # its log is in the folder
+    if kill.killed_at_rows is None:
+        raise LabError(f"bench transports: the {transport} trades sink stored fewer than {kill.after_rows} trades "
+                       f"in {seconds:g} s; nothing was killed")
+    unique = len(trades.drop_duplicates())
+    setting = (f"whole pipeline at {USAGE_RATE_HZ} trades/s for {seconds:g} s; trades sink kill -9 after "
+               f"{kill.killed_at_rows:,} rows, restarted by the runner; {acked:,} acknowledged, {unique:,} stored")
+    restarts = sum(1 for name, _ in kill.pipeline.restarts if name == TRADES_SINK)
+    common = {"transport": transport, "durability": durability, "client": "kafkalab run (python mode)",
+              "client_version": "", "rate_hz": USAGE_RATE_HZ, "setting": setting, "unit": "count",
+              "acknowledged": acked, "stored": unique, "killed_after_rows": kill.killed_at_rows, "restarts": restarts}
+    return [{**common, "metric": "lost_under_consumer_kill", "value": acked - unique},
+            {**common, "metric": "duplicates_under_consumer_kill", "value": len(trades) - unique}]

@@ -282,10 +282,12 @@ class _Interrupts:
 
 
 def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] = print, show_progress: bool = True,
-             mode: str = "notebook", restart: RestartPolicy = RestartPolicy(), meter: ResourceMeter | None = None) -> int:
+             mode: str = "notebook", restart: RestartPolicy = RestartPolicy(), meter: ResourceMeter | None = None,
+             during: Callable[[Pipeline], None] | None = None) -> int:
     """Run one plan against a reachable broker; returns 0, or 130 if interrupted; raises on failure.
     `echo` gets the one result line (plain text); progress and restarts go to the log; `meter`, when
-    given, keeps each component's CPU and memory for the caller."""
+    given, keeps each component's CPU and memory for the caller; `during`, when given, is called with
+    the pipeline at every poll while the generators run (a benchmark's fault, e.g. a kill -9)."""
     from kafkalab.core.csvstore import require_writable_dir
 
     require_writable_dir(config.data_dir)
@@ -297,6 +299,11 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
     def tick(phase: str = "running") -> Callable[[], None]:
         return lambda: progress.update(phase)
 
+    def running() -> None:
+        progress.update("running")
+        if during is not None:
+            during(pipeline)
+
     with _Interrupts(pipeline.interrupted):
         try:
             pipeline.start(pipeline.consumers)
@@ -304,7 +311,7 @@ def run_plan(config: LabConfig, plan: PipelinePlan, echo: Callable[[str], None] 
                 pipeline.log.warning(f"consumers not all consuming after {CONSUMERS_READY_TIMEOUT_S:g} s; "
                                      f"starting the generators anyway")
             pipeline.start(pipeline.sources)
-            pipeline.wait_for_sources(plan.seconds + GENERATOR_START_GRACE_S, tick())
+            pipeline.wait_for_sources(plan.seconds + GENERATOR_START_GRACE_S, running)
             pipeline.meter.end()
             for name in CONSUMERS:  # data-flow order: the processor's output exists before the sinks finish
                 if pipeline.interrupted.is_set():

@@ -52,6 +52,7 @@ interactive runs show live counters in the widgets (see kafkalab.runtime.widgets
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -94,6 +95,13 @@ class Counters:
 
     def __repr__(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.snapshot().items())
+
+
+def last_printed(output: str, name: str) -> int | None:
+    """The last value of counter `name` in a component's output (its progress and summary lines
+    print Counters' repr), or None if it never printed it."""
+    values = re.findall(rf"\b{re.escape(name)}=(\d+)", output)
+    return int(values[-1]) if values else None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import psutil
 
@@ -114,3 +114,21 @@ class LocalNodes:
         if self.running_pids():
             raise self.error(f"refusing to wipe a running cluster; run `{self.down_command}` first")
         shutil.rmtree(self.config.run_dir, ignore_errors=True)
+
+
+class Usage(NamedTuple):
+    cpu_pct: float  # % of one core, summed over the processes watched
+    rss_mib: float  # summed at the end
+    own_cpu_pct: float  # this process (e.g. the client that drove the load, its library threads included)
+
+
+def usage_while(pids: list[int], run: Callable[[], object]) -> Usage:
+    """What the processes `pids` (a broker's nodes) and this process cost while `run()` runs."""
+    procs = [psutil.Process(p) for p in pids]
+    before = [p.cpu_times() for p in procs]
+    own_before, began = time.process_time(), time.monotonic()
+    run()
+    elapsed = time.monotonic() - began
+    cpu = sum((a.user + a.system) - (b.user + b.system) for a, b in zip((p.cpu_times() for p in procs), before))
+    return Usage(100 * cpu / elapsed, sum(p.memory_info().rss for p in procs) / 2**20,
+                 100 * (time.process_time() - own_before) / elapsed)

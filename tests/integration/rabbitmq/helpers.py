@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pika
 
 from kafkalab import config as lab_config
 from kafkalab.pipeline.plan import transport_plan
+from kafkalab.runtime.loop import last_printed
 from kafkalab.runtime.params import ComponentParams
 from kafkalab.transports.rabbitmq.clients import parameters
 from kafkalab.transports.rabbitmq.errors import RabbitError
@@ -64,8 +64,7 @@ class Proc:
 
 def last_counter(log_text: str, name: str) -> int:
     """The last value of counter `name` a component printed (its summary line), 0 if none."""
-    values = re.findall(rf"\b{name}=(\d+)", log_text)
-    return int(values[-1]) if values else 0
+    return last_printed(log_text, name) or 0
 
 
 def dead_letters(cluster) -> list[tuple[dict, bytes]]:

@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from kafkalab import config as lab_config
-from kafkalab.runtime.loop import (Bounds, Component, Counters, ready_file, run_component, run_loop, supervisor_alive,
-                                   supervisor_token)
+from kafkalab.runtime.loop import (Bounds, Component, Counters, last_printed, ready_file, run_component, run_loop,
+                                   supervisor_alive, supervisor_token)
 from kafkalab.errors import ConfigError
 
 
@@ -177,3 +177,13 @@ def test_widget_panel_starts_and_stops_the_loop_in_a_thread():
     assert component.events.count("setup") == 2 and not panel.running
     panel._refresh()
     assert "ticks" in panel.counters.value
+
+
+def test_last_printed_reads_a_counter_back_from_what_the_component_printed():
+    counters = Counters("sent", "acked")
+    counters.add("sent", 12)
+    counters.add("acked", 7)
+    output = f"[    1.0 s] sent=3 acked=2\ntrade-generator: {counters!r}; unacked=40, target 10/s\n"
+    assert last_printed(output, "acked") == 7
+    assert last_printed(output, "sent") == 12
+    assert last_printed(output, "failed") is None

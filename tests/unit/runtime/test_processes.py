@@ -1,4 +1,4 @@
-"""Stopping local node processes (real child processes, no broker needed)."""
+"""Stopping local node processes and sampling their cost (real child processes, no broker needed)."""
 
 import signal
 import subprocess
@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from kafkalab.runtime.processes import LocalNodes, signal_and_wait
+from kafkalab.runtime.processes import LocalNodes, signal_and_wait, usage_while
 
 OBEYS = "import time; time.sleep(60)"
 IGNORES = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
@@ -93,3 +93,19 @@ def test_stopping_all_says_how_many_and_forgets_every_pid_file(tmp_path):
     assert not any(nodes._pid_file(n).exists() for n in (1, 2))
     nodes._stop_all([], timeout_s=1.0)
     assert said == ["stopped 2 test node(s)", "no test node was running"]
+
+
+SPINS = "print('ready', flush=True)\nwhile True: pass"
+
+
+def test_usage_while_counts_the_cpu_of_the_watched_processes_and_of_this_one_apart():
+    spinner = _start(SPINS)
+    try:
+        assert spinner.stdout.readline().strip() == "ready"
+        usage = usage_while([spinner.pid], lambda: sum(i * i for i in range(3_000_000)))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    # two busy processes on a machine of two cores or more: each gets a good share of one
+    assert 20 < usage.cpu_pct <= 110 and 20 < usage.own_cpu_pct <= 110, usage
+    assert 1 < usage.rss_mib < 200, usage

@@ -3,9 +3,9 @@
 The table is long: one row per measurement with the columns transport, metric, value,
 unit, durability (what an acknowledgement promised), client, client_version, and
 `rate_hz` for the latency rows (10 and 1000). Metrics: publish_rate_max, sustained_rate,
-latency_p50_ms, latency_p99_ms, broker_cpu_pct, broker_rss_mib,
-lost_under_consumer_kill, gaps_counted; and per `component` (the whole pipeline at one trade
-rate): component_cpu_pct, component_rss_mib.
+latency_p50_ms, latency_p99_ms, publisher_cpu_pct, broker_cpu_pct, broker_rss_mib,
+lost_under_consumer_kill, duplicates_under_consumer_kill, gaps_counted; and per `component`
+(the whole pipeline at one trade rate): component_cpu_pct, component_rss_mib.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from kafkalab.report.figures.common import fmt, grouped_bars, load_note
 TRANSPORT_ORDER = ("kafka", "rabbitmq", "zeromq")
 TRANSPORT_COLORS = {"kafka": "#4c72b0", "rabbitmq": "#dd8452", "zeromq": "#55a868"}
 RATE_METRICS = {"publish_rate_max": "most a publisher sent (msg/s)", "sustained_rate": "sustained end to end (msg/s)"}
-RESOURCE_METRICS = {"broker_cpu_pct": "broker CPU (% of one core)", "broker_rss_mib": "broker memory (RSS, MiB)"}
-LOSS_METRICS = ("lost_under_consumer_kill", "gaps_counted")
+RESOURCE_METRICS = {"publisher_cpu_pct": "publisher CPU (% of one core)", "broker_cpu_pct": "broker CPU (% of one core)",
+                    "broker_rss_mib": "broker memory (RSS, MiB)"}
+LOSS_METRICS = ("lost_under_consumer_kill", "duplicates_under_consumer_kill", "gaps_counted")
 
 
 def measurements(frame: pd.DataFrame) -> pd.DataFrame:
@@ -60,8 +61,8 @@ def plot_transport_rates(frame: pd.DataFrame) -> Figure:
     else:
         grouped_bars(ax_res, resources, TRANSPORT_COLORS)
     ax_res.set_ylabel("value (unit in the category)")
-    ax_res.set_xlabel("broker resource during the sustained run")
-    ax_res.set_title("what the broker costs (ZeroMQ: none)")
+    ax_res.set_xlabel("resource during the one-publisher maximum-rate run")
+    ax_res.set_title("what the publisher and the broker cost (ZeroMQ: no broker)")
     fig.suptitle("Kafka vs RabbitMQ vs ZeroMQ: rates and broker resources, each at its own durability")
     return fig
 

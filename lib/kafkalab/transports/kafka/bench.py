@@ -10,6 +10,7 @@ import time
 import uuid
 
 from kafkalab.errors import ClusterError
+from kafkalab.runtime.processes import usage_while
 from kafkalab.transports.kafka import clients
 from kafkalab.transports.kafka.topics import TopicSpec
 
@@ -95,13 +96,29 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] if ordered else float("nan")
 
 
+def _local_broker_pids(config) -> list[int]:
+    """The JVMs of the lab's local cluster when the bootstrap servers are that cluster's, else none."""
+    from kafkalab.transports.kafka.cluster import LocalCluster
+
+    if config.bootstrap_servers != config.cluster.bootstrap_servers:
+        return []
+    return [n.pid for n in LocalCluster(config.cluster).nodes() if n.running]
+
+
 def measure(config, quick: bool) -> list[dict]:
     bootstrap = config.bootstrap_servers
     clients.require_reachable(bootstrap)
     count = 5_000 if quick else 50_000
     topic = bench_topic(bootstrap)
     try:
-        rows = [_row("publish_rate_max", publish_rate(bootstrap, topic, count), "msg/s", messages=count)]
+        rate = {}
+        pids = _local_broker_pids(config)
+        usage = usage_while(pids, lambda: rate.setdefault("v", publish_rate(bootstrap, topic, count)))
+        rows = [_row("publish_rate_max", rate["v"], "msg/s", messages=count),
+                _row("publisher_cpu_pct", usage.own_cpu_pct, "% of one core", during="publish_rate_max")]
+        if pids:  # brokers elsewhere (compose, a remote cluster): not ours to sample
+            rows += [_row("broker_cpu_pct", usage.cpu_pct, "% of one core", during="publish_rate_max", nodes=len(pids)),
+                     _row("broker_rss_mib", usage.rss_mib, "MiB", during="publish_rate_max", nodes=len(pids))]
         for rate_hz, seconds in ((10, 10 if quick else 30), (1000, 3 if quick else 10)):
             values = latency_ms(bootstrap, topic, rate_hz, int(rate_hz * seconds))
             rows += [_row("latency_p50_ms", percentile(values, 50), "ms", rate_hz=rate_hz, messages=len(values)),

@@ -156,6 +156,8 @@ def publish_rate_max(config: LabConfig, seconds: float) -> list[dict]:
             # rate says how busy it was; this says what the code costs (the goal's "one Python generator").
             _row("publish_rate_per_cpu_s", generator.counters["produced"] / max(cpu_s, 1e-9), "msg/cpu-s", setting,
                  client=f"{CLIENT} (trade generator)"),
+            _row("publisher_cpu_pct", 100 * cpu_s / max(generator.elapsed_s, 1e-9), "% of one core", setting,
+                 client=f"{CLIENT} (trade generator)"),
             _row("gaps_counted", counted["gaps"], "count", setting, client=f"{CLIENT} (trade generator at max)"),
             _row("publish_rate_max", raw, "msg/s", f"{seconds:g} s, subscriber drained in the same thread",
                  client=f"{CLIENT} (constant 100 B payload)")]
