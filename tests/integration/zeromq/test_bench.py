@@ -32,3 +32,10 @@ def test_the_whole_pipeline_reports_cpu_and_memory_of_every_component(lab):
     # at 1,000 trades/s the trade generator works harder than the order-book one (4/s)
     assert cpu["trade-generator"] > cpu["orderbook-generator"], cpu
     assert all(r["transport"] == "zeromq" and r["rate_hz"] == 1000 and "3 s" in r["setting"] for r in rows)
+
+
+def test_the_bare_socket_floor_times_every_frame_and_is_kept_apart_from_the_pipeline_figure():
+    rows = bench.bare_socket_latency(10, 2.0)
+    assert [r["metric"] for r in rows] == ["bare_socket_latency_p50_ms", "bare_socket_latency_p99_ms"]
+    assert all(CONTRACT_KEYS <= set(r) and r["rate_hz"] == 10 and "20 frames in 2 s" in r["setting"] for r in rows)
+    assert 0 < rows[0]["value"] <= rows[1]["value"]

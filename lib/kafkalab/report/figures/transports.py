@@ -22,6 +22,7 @@ TRANSPORT_COLORS = {"kafka": "#4c72b0", "rabbitmq": "#dd8452", "zeromq": "#55a86
 RATE_METRICS = {"publish_rate_max": "most a publisher sent (msg/s)", "sustained_rate": "sustained end to end (msg/s)"}
 RESOURCE_METRICS = {"publisher_cpu_pct": "publisher CPU (% of one core)", "broker_cpu_pct": "broker CPU (% of one core)",
                     "broker_rss_mib": "broker memory (RSS, MiB)"}
+BARE_METRICS = ("bare_socket_latency_p50_ms", "bare_socket_latency_p99_ms")  # ZeroMQ's floor, at 10/s
 LOSS_METRICS = ("lost_under_consumer_kill", "duplicates_under_consumer_kill", "gaps_counted")
 
 
@@ -110,10 +111,18 @@ def caption_transport_rates(frame: pd.DataFrame) -> str:
 
 
 def caption_transport_latency(frame: pd.DataFrame) -> str:
-    table = _latency_table(measurements(frame))
+    rows = measurements(frame)
+    table = _latency_table(rows)
     parts = [f"{case}: " + ", ".join(f"{t} {fmt(v)} ms" for t, v in row.items() if np.isfinite(v))
              for case, row in table.iterrows()]
-    return ("Median over repeats, " + "; ".join(parts) if parts else "No latency rows") + load_note(frame) + "."
+    text = "Median over repeats, " + "; ".join(parts) if parts else "No latency rows"
+    floor = rows[rows["metric"].isin(BARE_METRICS)]
+    bare = floor.groupby("metric")["value"].median()
+    if len(bare) == len(BARE_METRICS):
+        text += (f". The floor under ZeroMQ's figure, the same socket hop between two processes at "
+                 f"{floor['rate_hz'].iloc[0]:,.0f}/s with nothing but a timestamp: p50 {fmt(bare[BARE_METRICS[0]])} ms, "
+                 f"p99 {fmt(bare[BARE_METRICS[1]])} ms")
+    return text + load_note(frame) + "."
 
 
 COMPONENT_METRICS = {"component_cpu_pct": "CPU (% of one core)", "component_rss_mib": "peak memory (RSS, MiB)"}

@@ -12,7 +12,8 @@ process of its own (multiprocessing "spawn"), stopped through a stop file.
   (client "pyzmq, constant 100 B payload") sends pre-built envelopes: the ceiling of the
   socket itself, without the simulator and serde.
 - latency_p50_ms / latency_p99_ms at 10 Hz and 1,000/s: generator -> trades sink,
-  written_ts_us - produced_ts_us of every row of trades.csv.
+  written_ts_us - produced_ts_us of every row of trades.csv. At 10 Hz also the floor under
+  it, bare_socket_latency_p50_ms / _p99_ms: the same hop with nothing but timestamps.
 - sustained_rate: the highest rate of a ladder at which the trades sink wrote every
   trade with no gap, and within CATCH_UP_S of the last send.
 - broker_cpu_pct / broker_rss_mib: 0 - there is no broker process.
@@ -40,6 +41,7 @@ import zmq
 from kafkalab import config as lab_config
 from kafkalab.config import LabConfig
 from kafkalab.core.models import Trade, now_us
+from kafkalab.core.pacing import Pacer
 from kafkalab.core.sequence import SequenceTracker
 from kafkalab.runtime.params import ComponentParams
 from kafkalab.runtime.loop import Bounds, run_loop
@@ -58,6 +60,7 @@ SUSTAINED_LADDER = (2_000, 5_000, 10_000, 20_000, 40_000, 80_000)
 # A rung is sustained when the sink keeps pace: every trade written this soon after the last send.
 # Given longer, it would also "sustain" rates it only catches up with from the queues' high-water marks.
 CATCH_UP_S = 1.0
+BARE = "bare_socket_latency"  # metrics of the floor: kept apart from the pipeline's latency_* rows
 START_TIMEOUT_S = 120.0  # a spawned consumer imports the package first; the machine may be busy
 
 
@@ -184,6 +187,45 @@ def _raw_publish_rate(work: Path, seconds: float) -> float:
     return sent / elapsed
 
 
+def _time_arrivals(address: str, result_file: str, expected: int, stop_file: str) -> None:
+    """A bare subscriber: each frame is its send time (ns); keeps arrival - send, no decoding."""
+    latencies_ms = []
+    with sockets.context() as ctx, sockets.subscriber(ctx, [address], [TRADES], 1_000_000) as sock:
+        while len(latencies_ms) < expected and not os.path.exists(stop_file):
+            for frame in receive_batch(sock, 0.1, 10_000):
+                latencies_ms.append((time.time_ns() - int(frame[len(sockets.topic(TRADES)):])) / 1e6)
+    Path(result_file).write_text(json.dumps(latencies_ms))
+
+
+def bare_socket_latency(rate_hz: float, seconds: float) -> list[dict]:
+    """The floor under `latency`: the same XPUB -> SUB hop between two processes at the same rate,
+    with no simulator, serde, sequence check or file; what is left is ZeroMQ and two wake-ups."""
+    with _workspace() as work:
+        address, result = f"ipc://{work}/bare", work / "arrivals.json"
+        with sockets.context() as ctx, sockets.publisher(ctx, address, DEFAULT_HWM) as pub:
+            count = int(rate_hz * seconds)
+            subscriber = _Child(work, _time_arrivals, address, str(result), count)
+            StreamPublisher(pub, TRADES, "bare.0.1", "msgpack").wait_for_subscribers(1, START_TIMEOUT_S, lambda: False)
+            pacer, sent, prefix = Pacer(rate_hz), 0, sockets.topic(TRADES)
+            pacer.start()
+            while sent < count:
+                due = min(pacer.due(), count - sent)
+                for _ in range(due):
+                    pub.send(prefix + str(time.time_ns()).encode())
+                pacer.sent(due)
+                sent += due
+                time.sleep(min(pacer.seconds_until_due(), 0.1))
+            subscriber.process.join(10.0)  # it ends once it has timed every frame
+            subscriber.stop()
+        latencies_ms = np.array(json.loads(result.read_text()) if result.exists() else [])
+    if not len(latencies_ms):
+        return []
+    setting = f"bare XPUB -> SUB, another process, no serde or files, {len(latencies_ms)} frames in {seconds:g} s"
+    client = f"{CLIENT} (bare socket, the floor)"
+    return [_row(f"{BARE}_p50_ms", np.percentile(latencies_ms, 50), "ms", setting, rate_hz=rate_hz, client=client),
+            _row(f"{BARE}_p99_ms", np.percentile(latencies_ms, 99), "ms", setting, rate_hz=rate_hz, client=client)]
+
+
 def latency(config: LabConfig, rate_hz: float, seconds: float) -> list[dict]:
     with _workspace() as work:
         results = work / "results"
@@ -260,6 +302,7 @@ def measure(config: LabConfig, quick: bool) -> list[dict]:
     """Every ZeroMQ row of results/bench/transports.csv (quick: shorter runs, a shorter ladder)."""
     rows = publish_rate_max(config, 2.0 if quick else 10.0)
     rows += latency(config, 10, 5.0 if quick else 30.0)
+    rows += bare_socket_latency(10, 5.0 if quick else 30.0)
     rows += latency(config, 1000, 3.0 if quick else 10.0)
     rows += sustained_rate(config, SUSTAINED_LADDER[:2] if quick else SUSTAINED_LADDER, 3.0 if quick else 5.0)
     rows += [_row("broker_cpu_pct", 0, "%", "there is no broker process", client="no broker process"),
