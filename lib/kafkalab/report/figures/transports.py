@@ -2,8 +2,8 @@
 
 The table is long: one row per measurement with the columns transport, metric, value,
 unit, durability (what an acknowledgement promised), client, client_version, and
-`rate_hz` for the latency rows (10 and 1000). Metrics: publish_rate_max, sustained_rate,
-latency_p50_ms, latency_p99_ms, publisher_cpu_pct, broker_cpu_pct, broker_rss_mib,
+`rate_hz` for the latency rows (10 and 1000). Metrics: publish_rate_max, socket_rate_max,
+sustained_rate, latency_p50_ms, latency_p99_ms, publisher_cpu_pct, broker_cpu_pct, broker_rss_mib,
 lost_under_consumer_kill, duplicates_under_consumer_kill, gaps_counted; and per `component`
 (the whole pipeline at one trade rate): component_cpu_pct, component_rss_mib.
 """
@@ -105,6 +105,8 @@ def caption_transport_rates(frame: pd.DataFrame) -> str:
         values = part.groupby("metric")["value"].median()
         bits = [f"{label.split(' (')[0]} {fmt(values[m])} msg/s" for m, label in RATE_METRICS.items() if m in values]
         lost = [f"{m.replace('_', ' ')}: {fmt(values[m])}" for m in LOSS_METRICS if m in values]
+        if "socket_rate_max" in values:  # ZeroMQ's ceiling: no simulator, no serde
+            bits.append(f"the socket alone with a constant payload {fmt(values['socket_rate_max'])} msg/s")
         text = f"{transport} ({durability.get(transport, 'durability not recorded')}): " + ", ".join(bits + lost)
         parts.append(text)
     return "; ".join(parts) + load_note(frame) + "."
@@ -174,3 +176,52 @@ def caption_component_usage(frame: pd.DataFrame) -> str:
         parts.append(text)
     at = f" at {rate.iloc[0]:,.0f} trades/s" if len(rate) else ""
     return f"Median over repeats{at}: " + "; ".join(parts) + load_note(frame) + "."
+
+
+def _by_transport(rows: pd.DataFrame, metric: str, rate_hz: float | None = None) -> dict[str, float]:
+    part = rows[rows["metric"] == metric]
+    if rate_hz is not None:
+        part = part[part["rate_hz"] == rate_hz]
+    return part.groupby("transport", sort=False)["value"].median().to_dict()
+
+
+def _listed(values: dict[str, float], unit: str) -> str:
+    return ", ".join(f"{t} {fmt(v)}{unit}" for t, v in values.items())
+
+
+def measured_tradeoffs(frame: pd.DataFrame | None) -> str:
+    """One paragraph of our figures behind the advantages and disadvantages ("" without rows)."""
+    if frame is None or frame.empty:
+        return ""
+    rows = measurements(frame)
+    bits = []
+    if rates := _by_transport(rows, "publish_rate_max"):
+        bits.append(f"one publisher reached {_listed(rates, ' msg/s')}")
+    if latency := _by_transport(rows, "latency_p50_ms", 10):
+        bits.append(f"the median latency at 10 records/s was {_listed(latency, ' ms')}")
+    lost, doubled = _by_transport(rows, "lost_under_consumer_kill"), _by_transport(rows, "duplicates_under_consumer_kill")
+    gaps = _by_transport(rows, "gaps_counted", 1000)
+    if lost:
+        bits.append("a consumer killed (-9) mid-run and restarted lost " + ", ".join(
+            f"{t} {fmt(v)}" + (f" with {fmt(doubled[t])} rows doubled" if t in doubled else "")
+            + (f" ({fmt(gaps[t])} counted as gaps)" if t in gaps else "") for t, v in lost.items()))
+    return ("Measured here, each transport at its own durability: " + "; ".join(bits) + load_note(frame) + "."
+            if bits else "")
+
+
+def measured_costs(frame: pd.DataFrame | None) -> str:
+    """What a broker and its publisher cost while one publisher sends as fast as it can ("" without rows)."""
+    if frame is None or frame.empty:
+        return ""
+    rows = measurements(frame)
+    broker, publisher = _by_transport(rows, "broker_cpu_pct"), _by_transport(rows, "publisher_cpu_pct")
+    parts = []
+    for transport, own in publisher.items():
+        text = f"{transport}: the publisher {fmt(own)} % of one core"
+        if broker.get(transport):
+            text += f", the broker {fmt(broker[transport])} %"
+            if broker[transport] > 2 * own:
+                text += " (the broker, not the Python client, sets the rate)"
+        parts.append(text)
+    return ("While one publisher sends at its maximum rate: " + "; ".join(parts) + load_note(frame) + "."
+            if parts else "")

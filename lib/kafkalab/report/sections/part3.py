@@ -8,6 +8,7 @@ from kafkalab.config import LabConfig
 from kafkalab.report import results
 from kafkalab.report.architecture.rabbitmq_diagram import topology_dot
 from kafkalab.report.display import show_diagram, show_heading, show_markdown
+from kafkalab.report.figures import transports
 from kafkalab.report.markdown import code, md_table
 from kafkalab.report.sections import bonus3
 from kafkalab.report.sections.tables import show_subsections
@@ -102,9 +103,14 @@ def show(config: LabConfig, res: results.Results) -> None:
     show_heading(2, RABBITMQ_HEADING)
     show_diagram(topology_dot(), RABBITMQ_ALT, RABBITMQ_CAPTION)
     show_subsections("part3", res)
+    measured = {"What are the advantages and disadvantages of each pattern?": transports.measured_tradeoffs,
+                "How does each pattern scale, and what are the challenges?": transports.measured_costs}
+    frame = res.bench.get("transports")
     for question, answer in QUESTIONS.items():
         show_heading(2, question)
         show_markdown(answer)
+        if question in measured and (figures := measured[question](frame)):
+            show_markdown(f"*{figures}*")
     bonus3.show(config)
 
 

@@ -8,9 +8,10 @@ process of its own (multiprocessing "spawn"), stopped through a stop file.
   subscriber; the rate is what was handed to ZeroMQ (PUB drops what a slow subscriber
   cannot take: the gaps it counted are a row of their own, gaps_counted).
   publish_rate_per_cpu_s: the same messages per CPU-second of the generator's thread
-  (what the code costs, whatever else the machine runs). A second row
-  (client "pyzmq, constant 100 B payload") sends pre-built envelopes: the ceiling of the
-  socket itself, without the simulator and serde.
+  (what the code costs, whatever else the machine runs). socket_rate_max (client "pyzmq
+  (constant 100 B payload)") sends pre-built envelopes: the ceiling of the socket itself,
+  without the simulator and serde (a metric of its own: it is not what a publisher of trades
+  reaches, and must not be averaged with it).
 - latency_p50_ms / latency_p99_ms at 10 Hz and 1,000/s: generator -> trades sink,
   written_ts_us - produced_ts_us of every row of trades.csv. At 10 Hz also the floor under
   it, bare_socket_latency_p50_ms / _p99_ms: the same hop with nothing but timestamps.
@@ -162,7 +163,7 @@ def publish_rate_max(config: LabConfig, seconds: float) -> list[dict]:
             _row("publisher_cpu_pct", 100 * cpu_s / max(generator.elapsed_s, 1e-9), "% of one core", setting,
                  client=f"{CLIENT} (trade generator)"),
             _row("gaps_counted", counted["gaps"], "count", setting, client=f"{CLIENT} (trade generator at max)"),
-            _row("publish_rate_max", raw, "msg/s", f"{seconds:g} s, subscriber drained in the same thread",
+            _row("socket_rate_max", raw, "msg/s", f"{seconds:g} s, subscriber drained in the same thread",
                  client=f"{CLIENT} (constant 100 B payload)")]
 
 
