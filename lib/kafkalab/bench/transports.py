@@ -78,7 +78,7 @@ def run(config: LabConfig, quick: bool = False) -> int:
             print(f"transports: {transport} skipped ({exc})")
             continue
         for row in measured:
-            print(f"  {row['transport']:<9} {row['metric']:<18} {row.get('component', ''):<20} {row['value']:>12,.2f} "
+            print(f"  {row['transport']:<9} {row['metric']:<30} {row.get('component', ''):<20} {row['value']:>12,.2f} "
                   f"{row['unit']:<14} {'at ' + str(row['rate_hz']) + ' Hz' if 'rate_hz' in row else '':<12} "
                   f"{row['durability']}")
         # the machine is shared: how busy it was belongs next to every figure
