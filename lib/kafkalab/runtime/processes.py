@@ -120,6 +120,7 @@ class Usage(NamedTuple):
     cpu_pct: float  # % of one core, summed over the processes watched
     rss_mib: float  # summed at the end
     own_cpu_pct: float  # this process (e.g. the client that drove the load, its library threads included)
+    result: object  # what run() returned
 
 
 def usage_while(pids: list[int], run: Callable[[], object]) -> Usage:
@@ -127,8 +128,8 @@ def usage_while(pids: list[int], run: Callable[[], object]) -> Usage:
     procs = [psutil.Process(p) for p in pids]
     before = [p.cpu_times() for p in procs]
     own_before, began = time.process_time(), time.monotonic()
-    run()
+    result = run()
     elapsed = time.monotonic() - began
     cpu = sum((a.user + a.system) - (b.user + b.system) for a, b in zip((p.cpu_times() for p in procs), before))
     return Usage(100 * cpu / elapsed, sum(p.memory_info().rss for p in procs) / 2**20,
-                 100 * (time.process_time() - own_before) / elapsed)
+                 100 * (time.process_time() - own_before) / elapsed, result)

@@ -109,3 +109,4 @@ def test_usage_while_counts_the_cpu_of_the_watched_processes_and_of_this_one_apa
     # two busy processes on a machine of two cores or more: each gets a good share of one
     assert 20 < usage.cpu_pct <= 110 and 20 < usage.own_cpu_pct <= 110, usage
     assert 1 < usage.rss_mib < 200, usage
+    assert usage.result == sum(i * i for i in range(3_000_000))  # what the measured call returned

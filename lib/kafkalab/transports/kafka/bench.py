@@ -111,10 +111,9 @@ def measure(config, quick: bool) -> list[dict]:
     count = 5_000 if quick else 50_000
     topic = bench_topic(bootstrap)
     try:
-        rate = {}
         pids = _local_broker_pids(config)
-        usage = usage_while(pids, lambda: rate.setdefault("v", publish_rate(bootstrap, topic, count)))
-        rows = [_row("publish_rate_max", rate["v"], "msg/s", messages=count),
+        usage = usage_while(pids, lambda: publish_rate(bootstrap, topic, count))
+        rows = [_row("publish_rate_max", usage.result, "msg/s", messages=count),
                 _row("publisher_cpu_pct", usage.own_cpu_pct, "% of one core", during="publish_rate_max")]
         if pids:  # brokers elsewhere (compose, a remote cluster): not ours to sample
             rows += [_row("broker_cpu_pct", usage.cpu_pct, "% of one core", during="publish_rate_max", nodes=len(pids)),
