@@ -220,8 +220,8 @@ def measured_costs(frame: pd.DataFrame | None) -> str:
         text = f"{transport}: the publisher {fmt(own)} % of one core"
         if broker.get(transport):
             text += f", the broker {fmt(broker[transport])} %"
-            if broker[transport] > 2 * own:
-                text += " (the broker, not the Python client, sets the rate)"
+        if own < 50:  # an asynchronous publisher idles only while its window waits for acknowledgements
+            text += " (the publisher waited on the broker's acknowledgements more than half the time)"
         parts.append(text)
     return ("While one publisher sends at its maximum rate: " + "; ".join(parts) + load_note(frame) + "."
             if parts else "")
