@@ -137,8 +137,10 @@ class KillOnce:
 
     def __call__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        stored = pipeline.rows_this_run()["trades"]
-        if self.killed_at_rows is None and stored >= self.after_rows:
+        if self.killed_at_rows is not None:
+            return
+        stored = pipeline.counters["trades"].rows_added()  # only the file that decides, not all three
+        if stored >= self.after_rows:
             self.killed_at_rows = stored
             pipeline.processes[self.component].kill()
 

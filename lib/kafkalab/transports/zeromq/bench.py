@@ -190,11 +190,11 @@ def _raw_publish_rate(work: Path, seconds: float) -> float:
 
 def _time_arrivals(address: str, result_file: str, expected: int, stop_file: str) -> None:
     """A bare subscriber: each frame is its send time (ns); keeps arrival - send, no decoding."""
-    latencies_ms = []
+    latencies_ms, stamp_at = [], len(sockets.topic(TRADES))
     with sockets.context() as ctx, sockets.subscriber(ctx, [address], [TRADES], 1_000_000) as sock:
         while len(latencies_ms) < expected and not os.path.exists(stop_file):
             for frame in receive_batch(sock, 0.1, 10_000):
-                latencies_ms.append((time.time_ns() - int(frame[len(sockets.topic(TRADES)):])) / 1e6)
+                latencies_ms.append((time.time_ns() - int(frame[stamp_at:])) / 1e6)
     Path(result_file).write_text(json.dumps(latencies_ms))
 
 
@@ -222,9 +222,7 @@ def bare_socket_latency(rate_hz: float, seconds: float) -> list[dict]:
     if not len(latencies_ms):
         return []
     setting = f"bare XPUB -> SUB, another process, no serde or files, {len(latencies_ms)} frames in {seconds:g} s"
-    client = f"{CLIENT} (bare socket, the floor)"
-    return [_row(f"{BARE}_p50_ms", np.percentile(latencies_ms, 50), "ms", setting, rate_hz=rate_hz, client=client),
-            _row(f"{BARE}_p99_ms", np.percentile(latencies_ms, 99), "ms", setting, rate_hz=rate_hz, client=client)]
+    return _percentile_rows(BARE, latencies_ms, setting, rate_hz, client=f"{CLIENT} (bare socket, the floor)")
 
 
 def latency(config: LabConfig, rate_hz: float, seconds: float) -> list[dict]:
@@ -240,8 +238,12 @@ def latency(config: LabConfig, rate_hz: float, seconds: float) -> list[dict]:
     if not len(latencies_ms):
         return []
     setting = f"generator -> trades sink process, written - produced, {len(latencies_ms)} trades in {seconds:g} s"
-    return [_row("latency_p50_ms", np.percentile(latencies_ms, 50), "ms", setting, rate_hz=rate_hz),
-            _row("latency_p99_ms", np.percentile(latencies_ms, 99), "ms", setting, rate_hz=rate_hz)]
+    return _percentile_rows("latency", latencies_ms, setting, rate_hz)
+
+
+def _percentile_rows(prefix: str, latencies_ms: np.ndarray, setting: str, rate_hz: float, **extra) -> list[dict]:
+    return [_row(f"{prefix}_p{q}_ms", np.percentile(latencies_ms, q), "ms", setting, rate_hz=rate_hz, **extra)
+            for q in (50, 99)]
 
 
 def sustained_rate(config: LabConfig, ladder, seconds: float) -> list[dict]:
