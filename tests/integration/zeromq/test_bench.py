@@ -39,3 +39,15 @@ def test_the_bare_socket_floor_times_every_frame_and_is_kept_apart_from_the_pipe
     assert [r["metric"] for r in rows] == ["bare_socket_latency_p50_ms", "bare_socket_latency_p99_ms"]
     assert all(CONTRACT_KEYS <= set(r) and r["rate_hz"] == 10 and "20 frames in 2 s" in r["setting"] for r in rows)
     assert 0 < rows[0]["value"] <= rows[1]["value"]
+
+
+
+def test_the_sustained_ladder_counts_what_was_handed_to_the_socket_and_stops_at_a_rate_out_of_reach(lab):
+    from kafkalab.bench.transports import run_rung, sustained_rate
+
+    rung = run_rung(lab, "zeromq", 500, 2.0)
+    assert rung.stored == rung.sent > 0, rung  # nothing killed: nothing lost, and "produced" was read back
+    unreachable = 1_000_000  # trades/s, the highest a generator accepts: no Python generator gets near it
+    [row] = sustained_rate(lab, "zeromq", bench.DURABILITY, quick=True, ladder=(unreachable,), seconds=2.0)
+    assert CONTRACT_KEYS <= set(row) and row["metric"] == "sustained_rate" and row["value"] == 0
+    assert row["stopped_by"].startswith(f"{unreachable:,}/s not sustained: the generator reached "), row["stopped_by"]

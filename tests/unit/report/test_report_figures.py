@@ -394,4 +394,19 @@ def test_the_part3_answers_get_our_figures_and_say_when_the_publisher_waited():
     assert "kafka: the publisher 95 % of one core, the broker 80 %;" in costs, costs  # busy: it did not wait
     assert ("rabbitmq: the publisher 28 % of one core, the broker 60 % (the publisher waited on the broker's "
             "acknowledgements more than half the time)") in costs, costs
+    # rows from before the ladder said what stopped it: the ceilings alone
+    assert "sustained kafka 25,000 trades/s, rabbitmq 4,000 trades/s, zeromq 100,000 trades/s;" in costs, costs
     assert transports.measured_tradeoffs(None) == transports.measured_costs(frame.iloc[:0]) == ""
+
+
+def test_the_scaling_answer_names_each_pipeline_ceiling_and_what_stopped_the_next_rung():
+    common = {**RUN, "durability": "d", "client": "kafkalab run", "client_version": "", "unit": "msg/s",
+              "metric": "sustained_rate"}
+    frame = pd.DataFrame([{**common, "transport": "kafka", "value": 10_000.0,
+                           "stopped_by": "20,000/s not sustained: trades p99 3.10 s after produced"},
+                          {**common, "transport": "zeromq", "value": 20_000.0, "stopped_by": "every rung sustained"}])
+    costs = transports.measured_costs(frame)
+    assert costs.startswith("The whole pipeline, one process per component on this machine, sustained kafka "
+                            "10,000 trades/s, zeromq 20,000 trades/s (then kafka 20,000/s not sustained: trades "
+                            "p99 3.10 s after produced; zeromq every rung sustained)"), costs
+    assert costs.endswith(".") and ".." not in costs, costs

@@ -223,5 +223,18 @@ def measured_costs(frame: pd.DataFrame | None) -> str:
         if own < 50:  # an asynchronous publisher idles only while its window waits for acknowledgements
             text += " (the publisher waited on the broker's acknowledgements more than half the time)"
         parts.append(text)
-    return ("While one publisher sends at its maximum rate: " + "; ".join(parts) + load_note(frame) + "."
-            if parts else "")
+    costs = "While one publisher sends at its maximum rate: " + "; ".join(parts) + "." if parts else ""
+    text = " ".join(t for t in (costs, _sustained(rows)) if t)
+    return text[:-1] + load_note(frame) + "." if text else ""
+
+
+def _sustained(rows: pd.DataFrame) -> str:
+    """The whole pipeline's ceiling per transport, and what stopped the ladder at the next rung."""
+    best = _by_transport(rows, "sustained_rate")
+    if not best:
+        return ""
+    part = rows[rows["metric"] == "sustained_rate"]
+    stopped = (part.dropna(subset=["stopped_by"]).groupby("transport", sort=False)["stopped_by"].last().to_dict()
+               if "stopped_by" in part.columns else {})
+    return (f"The whole pipeline, one process per component on this machine, sustained {_listed(best, ' trades/s')}"
+            + (" (then " + "; ".join(f"{t} {why}" for t, why in stopped.items()) + ")" if stopped else "") + ".")

@@ -15,9 +15,8 @@ process of its own (multiprocessing "spawn"), stopped through a stop file.
 - latency_p50_ms / latency_p99_ms at 10 Hz and 1,000/s: generator -> trades sink,
   written_ts_us - produced_ts_us of every row of trades.csv. At 10 Hz also the floor under
   it, bare_socket_latency_p50_ms / _p99_ms: the same hop with nothing but timestamps.
-- sustained_rate: the highest rate of a ladder at which the trades sink wrote every
-  trade with no gap, and within CATCH_UP_S of the last send.
 - broker_cpu_pct / broker_rss_mib: 0 - there is no broker process.
+- sustained_rate is measured for every transport alike, by kafkalab.bench.transports.
 - lost_under_consumer_kill and gaps_counted: the trades sink killed (-9) at 1,000/s for
   about a second and restarted; lost = sent - rows, gaps = what the restarted sink counted.
 """
@@ -57,10 +56,6 @@ from kafkalab.transports.zeromq.streams import StreamPublisher, receive_batch, u
 
 DURABILITY = "none (at-most-once)"
 CLIENT = "pyzmq"
-SUSTAINED_LADDER = (2_000, 5_000, 10_000, 20_000, 40_000, 80_000)
-# A rung is sustained when the sink keeps pace: every trade written this soon after the last send.
-# Given longer, it would also "sustain" rates it only catches up with from the queues' high-water marks.
-CATCH_UP_S = 1.0
 BARE = "bare_socket_latency"  # metrics of the floor: kept apart from the pipeline's latency_* rows
 START_TIMEOUT_S = 120.0  # a spawned consumer imports the package first; the machine may be busy
 
@@ -246,26 +241,6 @@ def _percentile_rows(prefix: str, latencies_ms: np.ndarray, setting: str, rate_h
             for q in (50, 99)]
 
 
-def sustained_rate(config: LabConfig, ladder, seconds: float) -> list[dict]:
-    best = 0
-    for rate in ladder:
-        with _workspace() as work:
-            results = work / "results"
-            sink = _Child(work, _run_component, "trades-sink", str(results), str(work))
-            generator = _generate(config.with_overrides(results_dir=str(results)), _settings(work), rate, seconds)
-            sent = generator.counters["produced"]
-            csv_path = results / "data" / TRADES_CSV
-            # counted before the sink stops: what it wrote later came out of the sockets' queues
-            _wait_rows(csv_path, sent, timeout_s=CATCH_UP_S)
-            written_in_time = len(_trade_rows(csv_path)) if csv_path.exists() else 0
-            sink.stop()
-        if written_in_time != sent or generator.reached_rate_hz < 0.95 * rate:
-            break
-        best = rate
-    return [_row("sustained_rate", best, "msg/s", f"highest of {'/'.join(map(str, ladder))} msg/s with every trade "
-                 f"in trades.csv within {CATCH_UP_S:g} s of the last send, {seconds:g} s each")]
-
-
 def loss_under_consumer_kill(config: LabConfig, rate_hz: float = 1000.0) -> list[dict]:
     with _workspace() as work:
         results, settings = work / "results", _settings(work)
@@ -307,7 +282,6 @@ def measure(config: LabConfig, quick: bool) -> list[dict]:
     rows += latency(config, 10, 5.0 if quick else 30.0)
     rows += bare_socket_latency(10, 5.0 if quick else 30.0)
     rows += latency(config, 1000, 3.0 if quick else 10.0)
-    rows += sustained_rate(config, SUSTAINED_LADDER[:2] if quick else SUSTAINED_LADDER, 3.0 if quick else 5.0)
     rows += [_row("broker_cpu_pct", 0, "%", "there is no broker process", client="no broker process"),
              _row("broker_rss_mib", 0, "MiB", "there is no broker process", client="no broker process")]
     rows += loss_under_consumer_kill(config)
