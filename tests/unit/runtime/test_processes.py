@@ -11,6 +11,7 @@ import pytest
 from kafkalab.runtime.processes import LocalNodes, signal_and_wait, usage_while
 
 OBEYS = "import time; time.sleep(60)"
+READY_THEN_SLEEPS = "import time; print('ready', flush=True); time.sleep(60)"
 IGNORES = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
 
 
@@ -56,7 +57,10 @@ class _Nodes(LocalNodes):
 
     def start(self, node_id):
         self.node_dir(node_id).mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen([sys.executable, "-c", OBEYS, str(self.node_dir(node_id))])
+        proc = subprocess.Popen([sys.executable, "-c", READY_THEN_SLEEPS, str(self.node_dir(node_id))],
+                                stdout=subprocess.PIPE, text=True)
+        # Until the child has exec'd, its command line is still pytest's: not yet recognisable as the node.
+        assert proc.stdout.readline().strip() == "ready"
         self._pid_file(node_id).write_text(f"{proc.pid}\n")
         return proc
 
