@@ -46,7 +46,18 @@ Columns:
   processor_lag_slope_per_s, drain_s (from the generator's end until the processor and
   both sinks are caught up), sustained,
   max_sustained_hz (summary row), machine_cpu_percent, load_avg_1m (other work on the
-  machine changes every figure here), fsync_p50_ms, fsync_p99_ms (write + fsync of one
+  machine changes every figure here),
+  where the CPU went in the load's steady window (kafkalab.bench.pipeline_cpu: from WARMUP_S after
+  the first record to the last poll while the trade generator ran; all empty when the load was
+  too short for one): cpu_pct_trade_generator, cpu_pct_orderbook_generator,
+  cpu_pct_market_processor, cpu_pct_trades_sink, cpu_pct_candles_sink (each component's process,
+  in % of one core), cpu_pct_brokers (the three broker JVMs; empty unless the bootstrap servers
+  are the lab's own local cluster), cpu_pct_total (all of them), cpu_window_s, cpu_us_per_trade
+  (CPU-seconds of all of them in the window over the trades the topic received in it, in µs; a
+  load the pipeline does not keep up with leaves part of its work for after the window, so
+  there it is a lower bound), cpu_bound_hz (machine cores x 1e6 / cpu_us_per_trade: an
+  extrapolation, the rate the machine's cores would carry if the cost per trade stayed the
+  same at any rate), fsync_p50_ms, fsync_p99_ms (write + fsync of one
   line in the scratch folder: what making one batch durable costs on this disk), and
   the settings: producer_linger_ms (of the trade generator in that load), serializer,
   trade_partitions, replication_factor, acks, sink_fetch_wait_max_ms, sink_max_batch,
@@ -79,6 +90,7 @@ from kafkalab.core.csvstore import CANDLES_COLUMNS, TRADES_COLUMNS
 from kafkalab.transports.kafka.generator import rate_producer_defaults
 from kafkalab.bench.common import append_rows
 from kafkalab.bench.harness import LoadProbe, delete_topics_now
+from kafkalab.bench.pipeline_cpu import LoadCpu
 from kafkalab.bench.pipeline_rows import LoadResult, next_bisect_rate, production_rate, row_for, settings_for
 
 FULL_LOADS = (10, 100, 1000, 5000, 20000, 0)  # 0 = as fast as the generator can go
@@ -213,6 +225,7 @@ class PipelineBench:
         before = sum(self.lag.end_offsets([trades_topic]).values())
         generator = self._generator(rate_hz, linger_ms, seconds)
         generator.start()
+        cpu = LoadCpu(self.config, self.pipeline.processes, generator)
         sink_lag, processor_lag = [], []
         first_record_at = None
         deadline = time.monotonic() + seconds + GENERATOR_START_S
@@ -224,8 +237,10 @@ class PipelineBench:
                     deadline = time.monotonic() + 60
                 now = time.monotonic()
                 produced = sum(self.lag.end_offsets([trades_topic]).values()) - before
+                if produced > 0 and first_record_at is None:
+                    first_record_at = now
+                cpu.poll(produced, None if first_record_at is None else now - first_record_at)
                 if produced > 0:
-                    first_record_at = first_record_at or now
                     sink = self.lag.lag(self.group(TRADES_SINK), [trades_topic])
                     proc = self.lag.lag(self.group(MARKET_PROCESSOR), [trades_topic])
                     sink_lag.append((now - first_record_at, sink))
@@ -240,7 +255,7 @@ class PipelineBench:
         trades = self.trades.read_new()
         return LoadResult(rate_hz, seconds, production_rate(trades), trades, self.candles.read_new(),
                           np.array(sink_lag or [(0, 0)], float), np.array(processor_lag or [(0, 0)], float),
-                          drain_s, probe.columns(), linger_ms, produced)
+                          drain_s, probe.columns(), linger_ms, produced, cpu.window())
 
     def _drain(self, bar: tqdm) -> float:
         """Seconds until the trades are fully processed and written (the book feed keeps going)."""

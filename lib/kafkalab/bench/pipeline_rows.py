@@ -1,8 +1,8 @@
 """The rows of results/bench/pipeline.csv: what one load of the pipeline bench measured.
 
 Pure: latency percentiles after the warm-up, consumer-lag slopes, the rule that calls a load
-sustained, the settings columns, and the next rate the bisection tries. The columns are
-described in kafkalab.bench.pipeline, which drives the loads.
+sustained, the CPU columns, the settings columns, and the next rate the bisection tries. The
+columns are described in kafkalab.bench.pipeline, which drives the loads.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 from kafkalab.transports.kafka import clients
 from kafkalab.config import LabConfig
 from kafkalab.core.windowing import DEFAULT_ALLOWED_LATENESS_US, WINDOW_US
+from kafkalab.runtime.params import COMPONENTS
 from kafkalab.transports.kafka.sink import DEFAULT_MAX_BATCH, SINK_CONSUMER
 from kafkalab.transports.kafka.topics import spec as topic_spec
 
@@ -24,6 +25,17 @@ SLOPE_FLOOR = 5.0  # records/s: below this a slope is noise
 # A freshly started generator process connects and fetches metadata while its first
 # records wait: those records measure start-up, not the pipeline. Left out of the latency.
 WARMUP_S = 1.0
+BROKERS = "brokers"  # the name the Kafka brokers' CPU is sampled under, beside the components'
+
+
+@dataclass(frozen=True)
+class CpuWindow:
+    """CPU over the steady part of one load (measured by kafkalab.bench.pipeline_cpu)."""
+
+    seconds: float
+    percent: dict[str, float | None]  # % of one core per component name, and BROKERS when sampled
+    trades: int  # records the trades topic grew by within the window
+    cores: int  # of the machine it ran on
 
 
 @dataclass
@@ -39,6 +51,7 @@ class LoadResult:
     cpu: dict
     producer_linger_ms: int = 0
     produced: int = 0  # records the trades topic grew by during the load (Kafka's count)
+    cpu_window: CpuWindow | None = None  # None: the load ended before a window could be measured
 
 
 def production_rate(trades: pd.DataFrame) -> float:
@@ -104,6 +117,31 @@ def steady_state(result: LoadResult) -> tuple[pd.DataFrame, pd.DataFrame]:
     return trades[trades.produced_ts_us >= cut], candles[candles.window_end_us >= cut]
 
 
+def cpu_column(name: str) -> str:
+    """`cpu_pct_<name>`, with underscores (component names are spelled with hyphens)."""
+    return "cpu_pct_" + name.replace("-", "_")
+
+
+CPU_COLUMNS = (*(cpu_column(n) for n in (*COMPONENTS, BROKERS)), "cpu_pct_total", "cpu_window_s", "cpu_us_per_trade",
+               "cpu_bound_hz")
+
+
+def cpu_columns(window: CpuWindow | None) -> dict:
+    """Each process's CPU in the window, their total, the CPU per trade and the rate the machine's
+    cores would carry at that cost; every column empty (None) where nothing was measured."""
+    columns = dict.fromkeys(CPU_COLUMNS)
+    if window is None or window.seconds <= 0:
+        return columns
+    measured = {name: pct for name, pct in window.percent.items() if pct is not None}
+    total = sum(measured.values())
+    columns.update({cpu_column(name): round(pct, 1) for name, pct in measured.items()},
+                   cpu_pct_total=round(total, 1), cpu_window_s=round(window.seconds, 2))
+    if window.trades > 0 and total > 0:
+        us_per_trade = total / 100 * window.seconds / window.trades * 1e6
+        columns.update(cpu_us_per_trade=round(us_per_trade, 1), cpu_bound_hz=round(window.cores * 1e6 / us_per_trade))
+    return columns
+
+
 def row_for(result: LoadResult, settings: dict, fsync: dict) -> dict:
     trades, candles = steady_state(result)
     sink_slope = lag_slope(result.sink_lag)
@@ -124,7 +162,8 @@ def row_for(result: LoadResult, settings: dict, fsync: dict) -> dict:
         "processor_lag_end": round(processor_end, 1),
         "processor_lag_slope_per_s": round(processor_slope, 1), "drain_s": result.drain_s,
         "sustained": is_sustained(result.achieved_hz, sink_slope, processor_slope, sink_end, processor_end),
-        **result.cpu, **fsync, **settings, "producer_linger_ms": result.producer_linger_ms,
+        **result.cpu, **cpu_columns(result.cpu_window), **fsync, **settings,
+        "producer_linger_ms": result.producer_linger_ms,
     }
 
 

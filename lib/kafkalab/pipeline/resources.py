@@ -53,6 +53,12 @@ class ResourceMeter:
         if len(self._window) == 1:
             self._mark()
 
+    def end_here(self) -> None:
+        """Move the end of the window to now (or set it): for a caller that learns only at a later
+        sample which one was the last valid one (a process that has exited can no longer be read)."""
+        del self._window[1:]
+        self.end()
+
     @property
     def steady_s(self) -> float:
         return self._window[1][0] - self._window[0][0] if len(self._window) == 2 else 0.0

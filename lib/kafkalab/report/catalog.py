@@ -76,7 +76,8 @@ TABLES: tuple[BenchTable, ...] = (
         Plot("reliability timeline", reliability.plot_reliability_timeline, reliability.caption_reliability_timeline),)),
     BenchTable("reliability", "reliability", "part2", RELIABILITY_HEADING),
     BenchTable("pipeline", "pipeline", "part2", "Experiment: the whole pipeline under increasing load", (
-        Plot("pipeline latency under load", load.plot_pipeline_latency, load.caption_pipeline),)),
+        Plot("pipeline latency under load", load.plot_pipeline_latency, load.caption_pipeline),
+        Plot("pipeline CPU by component under load", load.plot_pipeline_cpu, load.caption_pipeline_cpu))),
     BenchTable("transports", "transports", "part3", "Measured: Kafka vs RabbitMQ vs ZeroMQ", (
         Plot("transport rates", transports.plot_transport_rates, transports.caption_transport_rates),
         Plot("transport latency", transports.plot_transport_latency, transports.caption_transport_latency),

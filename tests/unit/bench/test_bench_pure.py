@@ -194,3 +194,40 @@ def test_the_streams_latency_leaves_out_the_warm_up_and_the_windows_the_idle_rul
     assert kept.min() >= start + WARMUP_S * s and kept.max() <= start + 10 * s - TAIL_US
     assert list(kept) == ends[:8]  # the windows ending at 9 and 10 s: closed by the idle rule
 
+
+def test_the_cpu_columns_add_up_every_process_and_divide_by_the_trades_of_the_window():
+    from kafkalab.bench.pipeline_rows import BROKERS, CPU_COLUMNS, CpuWindow, cpu_columns
+
+    percent = {"trade-generator": 20.0, "orderbook-generator": 5.0, "market-processor": 40.0, "trades-sink": 30.0,
+               "candles-sink": 5.0, BROKERS: 60.0}
+    columns = cpu_columns(CpuWindow(seconds=4.0, percent=percent, trades=8_000, cores=2))
+    assert set(columns) == set(CPU_COLUMNS)
+    assert (columns["cpu_pct_market_processor"], columns["cpu_pct_brokers"], columns["cpu_pct_total"]) == (40, 60, 160)
+    # 1.6 cores for 4 s = 6.4 CPU-seconds for 8,000 trades: 800 µs each; 2 cores carry 2,500 of those a second
+    assert (columns["cpu_window_s"], columns["cpu_us_per_trade"], columns["cpu_bound_hz"]) == (4.0, 800.0, 2_500)
+
+
+def test_the_cpu_columns_stay_empty_where_nothing_was_measured():
+    from kafkalab.bench.pipeline_rows import CpuWindow, cpu_columns
+
+    assert set(cpu_columns(None).values()) == {None}
+    # brokers elsewhere: no broker column, the total is the components'; no trades: no cost per trade
+    columns = cpu_columns(CpuWindow(2.0, {"trades-sink": 30.0, "market-processor": None}, trades=0, cores=2))
+    assert (columns["cpu_pct_trades_sink"], columns["cpu_pct_total"], columns["cpu_window_s"]) == (30.0, 30.0, 2.0)
+    assert columns["cpu_pct_brokers"] is columns["cpu_pct_market_processor"] is columns["cpu_us_per_trade"] is None
+    assert columns["cpu_bound_hz"] is None
+
+
+def test_a_load_row_carries_its_cpu_columns():
+    import numpy as np
+
+    from kafkalab.bench.pipeline_rows import CpuWindow, LoadResult, row_for
+
+    s = 1_000_000
+    trades = pd.DataFrame({"produced_ts_us": [0, 2 * s], "written_ts_us": [1_000, 2 * s + 1_000]})
+    candles = pd.DataFrame({"window_end_us": [2 * s], "written_ts_us": [2 * s + 500_000]})
+    lag = np.zeros((4, 2))
+    window = CpuWindow(1.0, {"trades-sink": 50.0}, trades=1, cores=2)
+    row = row_for(LoadResult(1, 2, 1, trades, candles, lag, lag, 0.0, {}, 0, 2, window), {}, {})
+    assert (row["cpu_pct_trades_sink"], row["cpu_us_per_trade"], row["cpu_bound_hz"]) == (50.0, 500_000.0, 4)
+    assert row_for(LoadResult(1, 2, 1, trades, candles, lag, lag, 0.0, {}), {}, {})["cpu_pct_total"] is None

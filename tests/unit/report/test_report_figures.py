@@ -203,6 +203,50 @@ def test_pipeline_under_load():
     assert "at 10 Hz offered, trades p50 2 ms and p99 9 ms" in caption and "500 trades/s" in caption
 
 
+def cpu_load(hz: float, sustained: bool, processor: float, sink: float, brokers: float, us: float) -> dict:
+    other = {"cpu_pct_trade_generator": 10.0, "cpu_pct_orderbook_generator": 2.0, "cpu_pct_candles_sink": 3.0}
+    total = processor + sink + brokers + sum(other.values())
+    return {**RUN, "kind": "load", "offered_hz": hz, "achieved_hz": hz, "sustained": sustained, "producer_linger_ms": 5,
+            **other, "cpu_pct_market_processor": processor, "cpu_pct_trades_sink": sink, "cpu_pct_brokers": brokers,
+            "cpu_pct_total": total, "cpu_window_s": 4.0, "cpu_us_per_trade": us, "cpu_bound_hz": 2e6 / us}
+
+
+def test_pipeline_cpu_per_load_and_its_ceiling():
+    frame = pd.DataFrame([cpu_load(10, True, 1.0, 1.0, 5.0, 22_000.0), cpu_load(8_000, True, 60.0, 40.0, 55.0, 212.5),
+                          cpu_load(16_000, False, 70.0, 45.0, 60.0, 125.0)])
+    fig = load.plot_pipeline_cpu(frame)
+    assert_labelled(fig)
+    [ax] = fig.axes
+    assert "the machine: 2 cores" in ax.get_legend_handles_labels()[1]
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "16,000/s\nnot sustained"
+    caption = load.caption_pipeline_cpu(frame)
+    assert ("Highest sustained load: at 8,000 trades/s the processes used 170 % of one core (85 % of the machine's "
+            "2 cores), the market processor most (60 %), 212 µs of CPU per trade, so the cores would carry about "
+            "9,412 trades/s") in caption
+    assert "highest load (not sustained): at 16,000 trades/s" in caption and "about 16,000 trades/s" in caption
+    assert "stays the same" in caption
+    # the catalog draws it beside the latency plot, and Part 4 states its ceiling against the goal
+    assert load.plot_pipeline_cpu in [p.draw for p in catalog.BY_NAME["pipeline"].plots]
+    from kafkalab.report.sections import part4
+
+    assert ("at 8,000 trades/s, the highest load it sustained, the pipeline's processes spent 212 µs of CPU per "
+            "trade, so at that cost the machine's 2 cores carry about 9,412 trades/s, 5.3× short of the goal."
+            ) in part4.pipeline_cpu_sentence(frame)
+    assert part4.pipeline_cpu_sentence(None) == "" == part4.pipeline_cpu_sentence(frame[["kind", "achieved_hz"]])
+
+
+def test_pipeline_cpu_without_the_cpu_columns_says_so():
+    old = pd.DataFrame([{**RUN, "kind": "load", "offered_hz": 10, "achieved_hz": 10, "sustained": True}])
+    fig = load.plot_pipeline_cpu(old)
+    assert_labelled(fig)
+    assert "no CPU columns" in " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "No CPU per load" in load.caption_pipeline_cpu(old)
+    # a load too short for a window leaves its columns empty: it is left out, not drawn as 0
+    mixed = pd.concat([old.assign(cpu_pct_total=np.nan), pd.DataFrame([cpu_load(100, True, 5, 5, 10, 4_000.0)])])
+    caption = load.caption_pipeline_cpu(mixed)
+    assert "at 100 trades/s" in caption and "at 10 trades/s" not in caption
+
+
 def test_generator_rate():
     frame = pd.DataFrame([{**RUN, "mode": "max", "settings": s, "serializer": f, "records_per_s": r}
                           for s, f, r in (("defaults", "json", 20_000), ("tuned", "json", 30_000))]

@@ -1,12 +1,15 @@
-"""Part 2: the pipeline under increasing load and the trade generator's own rate."""
+"""Part 2: the pipeline under increasing load, where its CPU goes, and the trade generator's own rate."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from kafkalab.bench.pipeline_rows import BROKERS, cpu_column
 from kafkalab.report import results
 from kafkalab.report.figures.common import FORMAT_COLORS, fmt, format_order, grouped_bars, load_note
+from kafkalab.runtime.params import COMPONENTS
 
 
 # ---- pipeline latency under load ----------------------------------------------------------------
@@ -66,6 +69,105 @@ def caption_pipeline(frame: pd.DataFrame) -> str:
     return ("; ".join(parts) or "Latency per load") + load_note(frame) + "."
 
 
+# ---- where the CPU goes under load ----------------------------------------------------------------
+
+CPU_PARTS = tuple((cpu_column(name), label, color) for name, label, color in zip(
+    (*COMPONENTS, BROKERS), (*(name.replace("-", " ") for name in COMPONENTS), "Kafka brokers"),
+    ("#dd8452", "#937860", "#4c72b0", "#55a868", "#8172b2", "#8c8c8c")))
+NO_CPU = "no CPU columns in these rows\n(written before the pipeline bench sampled CPU):\nrerun kafkalab bench pipeline"
+
+
+def _cpu_loads(frame: pd.DataFrame) -> pd.DataFrame:
+    """The loads with a measured CPU window (older runs' rows have no CPU columns)."""
+    rows = results.numeric(_loads(frame), *(c for c, _, _ in CPU_PARTS), "cpu_pct_total", "cpu_us_per_trade",
+                           "cpu_bound_hz", "machine_cores", "producer_linger_ms")
+    rows = rows.dropna(subset=["cpu_pct_total"]) if "cpu_pct_total" in rows.columns else rows.iloc[0:0]
+    return rows.reset_index(drop=True)  # a row's name is its place in the order of rates
+
+
+def _cores(rows: pd.DataFrame) -> float:
+    """The machine's cores: recorded by append_rows, or implied by the bound the bench computed from them."""
+    if "machine_cores" in rows.columns and rows["machine_cores"].notna().any():
+        return float(rows["machine_cores"].max())
+    implied = (rows["cpu_bound_hz"] * rows["cpu_us_per_trade"] / 1e6).dropna()
+    return float(implied.round().max()) if len(implied) else float("nan")
+
+
+def _load_label(row, repeated: set) -> str:
+    label = f"{fmt(row['achieved_hz'])}/s"
+    if row["offered_hz"] in repeated and pd.notna(row.get("producer_linger_ms")):
+        label += f"\nlinger.ms={int(row['producer_linger_ms'])}"
+    return label + ("" if row["ok"] else "\nnot sustained")
+
+
+def plot_pipeline_cpu(frame: pd.DataFrame) -> Figure:
+    rows = _cpu_loads(frame)
+    fig = Figure(figsize=(max(7.0, 1.1 * len(rows) + 3), 4.6), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title("Where the machine's CPU goes at each load (steady window)")
+    ax.set_xlabel("trades per second achieved (one bar per load)")
+    ax.set_ylabel("CPU (% of one core)")
+    if rows.empty:
+        ax.text(0.5, 0.5, NO_CPU, ha="center", va="center", transform=ax.transAxes)
+        return fig
+    x = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for column, label, color in CPU_PARTS:
+        if column in rows.columns and rows[column].notna().any():
+            values = rows[column].fillna(0.0).to_numpy(dtype=float)
+            ax.bar(x, values, 0.6, bottom=bottom, label=label, color=color)
+            bottom += values
+    for xi, total, us in zip(x, rows["cpu_pct_total"], rows["cpu_us_per_trade"]):
+        ax.text(xi, total, f"{fmt(total)} %" + (f"\n{fmt(us)} µs/trade" if np.isfinite(us) else ""),
+                ha="center", va="bottom", fontsize=7)
+    cores = _cores(rows)
+    if np.isfinite(cores):
+        ax.axhline(cores * 100, color="#c44e52", ls="--", lw=1, label=f"the machine: {int(cores)} cores")
+    repeated = set(rows["offered_hz"][rows["offered_hz"].duplicated()])
+    ax.set_xticks(x, [_load_label(r, repeated) for _, r in rows.iterrows()], fontsize=7)
+    ax.margins(y=0.18)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def cpu_at_the_top(frame: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | None, float]:
+    """The highest sustained load and the highest load with a CPU window, and the machine's cores."""
+    rows = _cpu_loads(frame)
+    if rows.empty:
+        return None, None, float("nan")
+    sustained = rows[rows["ok"]]
+    return (sustained.iloc[-1] if len(sustained) else None), rows.iloc[-1], _cores(rows)
+
+
+def cpu_clause(row: pd.Series, cores: float) -> str:
+    """At one load: the total against the machine, the heaviest process, the cost per trade and its ceiling."""
+    share = (f" ({fmt(row['cpu_pct_total'] / cores, 2)} % of the machine's {int(cores)} cores)"
+             if np.isfinite(cores) else "")
+    parts = {label: row[c] for c, label, _ in CPU_PARTS if c in row.index and pd.notna(row[c])}
+    heaviest = max(parts, key=parts.get) if parts else None
+    text = f"at {fmt(row['achieved_hz'])} trades/s the processes used {fmt(row['cpu_pct_total'])} % of one core{share}"
+    if heaviest is not None:
+        text += f", the {heaviest} most ({fmt(parts[heaviest])} %)"
+    if pd.notna(row.get("cpu_us_per_trade")) and pd.notna(row.get("cpu_bound_hz")):
+        text += (f", {fmt(row['cpu_us_per_trade'])} µs of CPU per trade, so the cores would carry about "
+                 f"{fmt(row['cpu_bound_hz'])} trades/s")
+    return text
+
+
+def caption_pipeline_cpu(frame: pd.DataFrame) -> str:
+    best, top, cores = cpu_at_the_top(frame)
+    if top is None:
+        return "No CPU per load: " + NO_CPU.replace("\n", " ") + "."
+    parts = []
+    if best is not None:
+        parts.append("Highest sustained load: " + cpu_clause(best, cores))
+    if best is None or top.name != best.name:
+        parts.append("highest load (not sustained): " + cpu_clause(top, cores)
+                     + " (its cost per trade is a lower bound: work left over for after the window is not in it)")
+    ceiling = "Each ceiling assumes" if len(parts) > 1 else "The ceiling assumes"
+    return ("; ".join(parts) + f". {ceiling} the CPU cost per trade stays the same at higher rates"
+            + load_note(frame) + ".")
 
 
 # ---- the trade generator's rate -------------------------------------------------------------------

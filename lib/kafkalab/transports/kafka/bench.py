@@ -96,7 +96,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] if ordered else float("nan")
 
 
-def _local_broker_pids(config) -> list[int]:
+def local_broker_pids(config) -> list[int]:
     """The JVMs of the lab's local cluster when the bootstrap servers are that cluster's, else none."""
     from kafkalab.transports.kafka.cluster import LocalCluster
 
@@ -111,7 +111,7 @@ def measure(config, quick: bool) -> list[dict]:
     count = 5_000 if quick else 50_000
     topic = bench_topic(bootstrap)
     try:
-        pids = _local_broker_pids(config)
+        pids = local_broker_pids(config)
         usage = usage_while(pids, lambda: publish_rate(bootstrap, topic, count))
         rows = [_row("publish_rate_max", usage.result, "msg/s", messages=count),
                 _row("publisher_cpu_pct", usage.own_cpu_pct, "% of one core", during="publish_rate_max")]
