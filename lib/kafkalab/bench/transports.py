@@ -15,7 +15,8 @@ core over the run) and peak memory: component_cpu_pct and component_rss_mib, wit
 `component` column.
 
 sustained_rate, the same rule for every transport: the whole pipeline runs once per rung of a
-ladder of trade rates, upwards, until a rung is not sustained. Sustained means the generator
+ladder of trade rates, upwards, until a rung is not sustained, then once between the last two
+(not in --quick). Sustained means the generator
 reached 95 % of the rate (by the trades' own timestamps), every trade it counted (confirmed by
 the broker; ZeroMQ: handed to the socket) is stored exactly once, trades were written within
 PACE_S (p99) of being produced and candles within PACE_S plus the 1.5 s the processor holds a
@@ -30,6 +31,7 @@ ZeroMQ measures its loss itself, against the gaps its consumers count.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import tempfile
 import uuid
@@ -265,22 +267,49 @@ def run_rung(config: LabConfig, transport: str, rate_hz: float, seconds: float) 
     return rung_of(rate_hz, sent, trades, candles)
 
 
+def midpoint(sustained: float, failed: float) -> int | None:
+    """The rate between the highest sustained rung and the first failed one (geometric, to 100/s),
+    or None when nothing was sustained or no rate lies between."""
+    if not sustained:
+        return None
+    between = int(round(math.sqrt(sustained * failed), -2))
+    return between if sustained < between < failed else None
+
+
+def _shortfall(config: LabConfig, transport: str, rate: float, seconds: float) -> str:
+    try:
+        return run_rung(config, transport, rate, seconds).shortfall()
+    except PipelineError as exc:  # a component that fails under the load has not sustained it
+        return f"the pipeline failed: {exc}"
+
+
 def sustained_rate(config: LabConfig, transport: str, durability: str, quick: bool, ladder=None,
-                   seconds: float | None = None) -> list[dict]:
-    """Up the ladder until a rung is not sustained: the whole pipeline, one process per component."""
+                   seconds: float | None = None, bisect: bool | None = None) -> list[dict]:
+    """Up the ladder until a rung is not sustained, then (bisect, the default unless quick) one more
+    rung at the geometric midpoint of the last two: the whole pipeline, one process per component."""
     ladder = ladder or (QUICK_SUSTAIN_LADDER if quick else SUSTAIN_LADDER)
     seconds = seconds or (QUICK_SUSTAIN_SECONDS if quick else SUSTAIN_SECONDS)
+    bisect = not quick if bisect is None else bisect
     best, stopped_by = 0, "every rung sustained"
-    for rate in tqdm(ladder, desc=f"{transport} sustained rate", unit="rung", leave=False):
-        try:
-            shortfall = run_rung(config, transport, rate, seconds).shortfall()
-        except PipelineError as exc:  # a component that fails under the load has not sustained it
-            shortfall = f"the pipeline failed: {exc}"
-        if shortfall:
-            stopped_by = f"{rate:,}/s not sustained: {shortfall}"
-            break
-        best = rate
-    setting = (f"whole pipeline, one process per component, {seconds:g} s per rung of {'/'.join(map(str, ladder))} "
+    rungs = tqdm(total=len(ladder) + bisect, desc=f"{transport} sustained rate", unit="rung", leave=False)
+    with rungs:
+        for rate in ladder:
+            shortfall = _shortfall(config, transport, rate, seconds)
+            rungs.update(1)
+            if shortfall:
+                stopped_by = f"{rate:,}/s not sustained: {shortfall}"
+                break
+            best = rate
+        between = midpoint(best, rate) if bisect and stopped_by != "every rung sustained" else None
+        if between is not None:
+            shortfall = _shortfall(config, transport, between, seconds)
+            if shortfall:
+                stopped_by = f"{between:,}/s not sustained: {shortfall}"
+            else:
+                best = between
+        rungs.update(1 if bisect else 0)
+    tried = "/".join(map(str, ladder)) + (" and one rung between the last two" if bisect else "")
+    setting = (f"whole pipeline, one process per component, {seconds:g} s per rung of {tried} "
                f"trades/s; sustained = the generator reached {REACHED_SHARE:.0%} of the rate, every trade it "
                f"counted stored once, trades p99 within {PACE_S:g} s of produced and candles within "
                f"{PACE_S + processor_held_s():g} s of their window's end")

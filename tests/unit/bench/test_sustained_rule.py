@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kafkalab.bench.transports import PACE_S, Rung, rung_of
+from kafkalab.bench.transports import PACE_S, Rung, midpoint, rung_of
 
 SECOND_US = 1_000_000
 
@@ -54,3 +54,9 @@ def test_the_last_windows_closed_by_the_idle_rule_do_not_count_as_falling_behind
     rows.loc[rows.index[-1], "written_ts_us"] += 3 * SECOND_US  # its window ended with the last trades
     assert rung_of(100, 400, trades(100, 4, 2_000), rows).shortfall() == ""
 
+
+
+def test_the_rung_between_lies_between_or_is_not_run():
+    assert midpoint(10_000, 20_000) == 14_100 and midpoint(20_000, 50_000) == 31_600
+    assert midpoint(0, 1_000) is None  # nothing sustained: nothing to narrow down
+    assert midpoint(100, 120) is None  # 110 rounds to 100: no rate in steps of 100/s lies between
