@@ -65,6 +65,11 @@ def test_producer_quick(lab):
     assert python["latency_p50_ms"].notna().all()
     assert (python["latency_p50_ms"] <= python["latency_p99_ms"]).all()
     assert "Java reference" in explained("producer", rows)
+    # the long reference run (1 s in --quick): both clients on the headline setting, side by side
+    reference = rows[rows["variant"] == "reference"]
+    assert set(reference["client"]) == {"java", "confluent-kafka"}, reference
+    assert set(reference["cell"]) == {"100B-acks_all-batch_on-none-reference"}
+    assert (reference["records"] > 0).all() and reference["ratio_to_java"].notna().all()
 
 
 @pytest.mark.timeout(240)

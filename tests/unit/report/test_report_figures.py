@@ -124,6 +124,21 @@ def test_producer_plots_and_ratio_caption():
         assert apply(plot.caption, frame, {})
     caption = clients.caption_producer(frame)
     assert "0.6× Java" in caption and "4× its defaults" in caption
+    assert "reference runs" not in caption  # none in these rows
+
+
+def test_the_producer_caption_quotes_the_long_reference_runs_per_size():
+    frame = _producer()
+    reference = [{**RUN, "cell": f"{size}B-acks_all-batch_on-none-reference", "client": client, "variant": "reference",
+                  "record_bytes": size, "acks": "all", "batching": "on", "compression": "none", "seconds": 20.0,
+                  "records_per_s": rate, "ratio_to_java": ratio}
+                 for size, client, rate, ratio in ((1024, "java", 150_000, 1.0), (1024, "confluent-kafka", 180_000, 1.2),
+                                                   (100, "java", 600_000, 1.0), (100, "confluent-kafka", 528_000, 0.88))]
+    frame = pd.concat([frame, pd.DataFrame(reference)], ignore_index=True)
+    for plot in catalog.BY_NAME["producer"].plots:
+        assert_labelled(apply(plot.draw, frame, {}))
+    assert ("the reference runs (20 s each after a warm-up, Java given as many records; acks=all, batching on, no "
+            "compression): confluent-kafka 0.88× at 100 B, 1.2× at 1,024 B of Java") in clients.caption_producer(frame)
 
 
 def test_consumer_plots():

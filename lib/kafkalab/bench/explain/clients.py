@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from kafkalab.bench.explain.prose import _load_note, _n, _text
+from kafkalab.bench.producer.cells import SECONDS
+from kafkalab.report.figures.clients import reference_ratios
 from kafkalab.report.results import numeric
 
 # The public reference point the assignment names, not one of our measurements.
@@ -94,6 +96,10 @@ def explain_producer(frame: pd.DataFrame) -> str:
         lines.append(f"- kafka-python tuned ({f['kafka_python_tuned_settings']}) vs its defaults, 100 B, run back to "
                      f"back: {_n(f['kafka_python_tuned'])} vs {_n(f['kafka_python_defaults'])} records/s = "
                      f"{_n(f['kafka_python_tuned_factor'])}×{crc}.{grid}")
+    rows = numeric(frame, "record_bytes", "seconds", "ratio_to_java")
+    if reference := reference_ratios(rows.assign(variant=_text(rows["variant"]))[_text(rows["client"]) != "java"]):
+        lines.append(f"- The ratios to trust: {reference}. The grid's cells run {_n(SECONDS)} s, so their Java "
+                     f"figures carry the JVM's warm-up.")
     return "\n".join(lines) + _load_note(frame)
 
 

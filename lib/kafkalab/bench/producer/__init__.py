@@ -21,6 +21,12 @@ to the end of flush. Java's ProducerPerformance only takes a record count: it ge
 expected rate x SECONDS records (at least JAVA_MIN_RECORDS; the rate guessed by JavaPacer)
 plus a fifth of that as `--warmup-records` (JIT, connections), and we parse its "steady
 state" line.
+The grid's cells are short, so their Java figures carry JIT warm-up and record budgets (Java at 1 KiB
+and 10 KiB came out three times slower than librdkafka in them). The reference runs after the grid
+are the ratios to trust: per size, acks=all with batching on and no compression, confluent-kafka
+and then Java each send for REFERENCE_SECONDS after a warm-up of a fifth of that (Java: a fifth
+of its records as --warmup-records), Java given confluent-kafka's measured rate x
+REFERENCE_SECONDS records; their cell is "<cell>-reference", their variant "reference".
 Latency is per record from send to acknowledgement (confluent: msg.latency(); kafka-python:
 ack time minus the record's create timestamp, 1 ms resolution; Java: the tool's own figures).
 
@@ -29,7 +35,7 @@ of bench.common.append_rows):
     cell            id of the grid cell ("100B-acks_all-batch_on-none", or "100B-defaults")
     client          java | confluent-kafka | kafka-python
     variant         grid | defaults | tuned (in the defaults cell: acks=all, batching on, lz4) |
-                    defaults-pure-crc (kafka-python without the crc32c package)
+                    defaults-pure-crc (kafka-python without the crc32c package) | reference (the long runs)
     record_bytes    value size in bytes
     acks            1 | all (for "defaults": the client's default)
     batching        off | on | default

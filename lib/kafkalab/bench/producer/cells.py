@@ -19,6 +19,12 @@ JAVA_MIN_RECORDS = {100: 20_000, 1024: 5_000, 10240: 500}
 QUICK_RECORDS = 5_000
 JAVA_BUFFER_MEMORY_KIB = 32 * 1024  # Java's buffer.memory default, 32 MiB
 PYTHON_CLIENTS = ("confluent-kafka", "kafka-python")
+# The reference runs: confluent-kafka and Java each send for about REFERENCE_SECONDS after a warm-up
+# of a fifth of that (Java: as many --warmup-records), so JIT, connections and record budgets
+# weigh as little as their authors would let them. Only the headline setting, per size.
+REFERENCE_SECONDS, QUICK_REFERENCE_SECONDS = 20.0, 1.0
+REFERENCE_WARMUP_SHARE = 0.2
+REFERENCE_MAX_RECORDS = 50_000_000  # the time bound ends the run first
 
 
 @dataclass(frozen=True)
@@ -121,3 +127,8 @@ def grid(quick: bool) -> list[Cell]:
     cells = [Cell(size, acks, batching, compression)
              for size, acks, batching, compression in itertools.product(SIZES, ACKS, BATCHING, COMPRESSIONS)]
     return cells + [Cell(100, batching="default", compression="default")]
+
+
+def reference_cells(quick: bool) -> list[Cell]:
+    """acks=all, batching on, no compression: the cells whose ratio to Java the report quotes."""
+    return [Cell(size, "all", "on", "none") for size in ((100,) if quick else SIZES)]

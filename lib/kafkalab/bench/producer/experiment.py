@@ -8,7 +8,9 @@ from kafkalab.transports.kafka.clients import require_reachable
 from kafkalab.config import LabConfig
 from kafkalab.bench.common import append_rows
 from kafkalab.bench.harness import LoadProbe, fresh_topic, payload, wait_for_ready
-from kafkalab.bench.producer.cells import Budget, Cell, JavaPacer, budget_for, grid
+from kafkalab.bench.producer.cells import (QUICK_REFERENCE_SECONDS, REFERENCE_MAX_RECORDS, REFERENCE_SECONDS,
+                                           REFERENCE_WARMUP_SHARE, Budget, Cell, JavaPacer, budget_for, grid,
+                                           reference_cells)
 from kafkalab.bench.producer.clients import (Measurement, produce_confluent, produce_java, produce_kafka_python,
                                              pure_python_crc)
 
@@ -69,6 +71,34 @@ def run_cell(config: LabConfig, cell: Cell, budget: Budget, progress,
     return rows
 
 
+def run_reference(config: LabConfig, cell: Cell, seconds: float, progress) -> list[dict[str, object]]:
+    """confluent-kafka, then Java, each sending for about `seconds` after a warm-up, on one fresh topic.
+
+    Java is given confluent-kafka's measured rate x `seconds` records (plus a fifth as warm-up
+    records), so that both run about as long; a Java slower than that simply runs longer.
+    """
+    value = payload(cell.record_bytes)
+    base = {"cell": f"{cell.name}-reference", **cell.settings(), "variant": "reference"}
+    with fresh_topic(config.bootstrap_servers, "producer") as topic:
+        wait_for_ready(config.bootstrap_servers, topic)
+        progress.set_postfix_str(f"{cell.name} reference, confluent-kafka {seconds:g} s")
+        with LoadProbe() as probe:
+            m = produce_confluent(config.bootstrap_servers, topic, value, REFERENCE_MAX_RECORDS, seconds,
+                                  cell.confluent_config(), seconds * REFERENCE_WARMUP_SHARE)
+        python = {**base, "client": "confluent-kafka", **m.columns(cell.record_bytes), **probe.columns()}
+        progress.update(1)
+        count = max(int(python["records_per_s"] * seconds), 1)
+        progress.set_postfix_str(f"{cell.name} reference, java {count:,} records")
+        with LoadProbe() as probe:
+            java = produce_java(config, topic, cell, count, warmup=max(int(count * REFERENCE_WARMUP_SHARE), 1),
+                                timeout_s=JAVA_TIMEOUT_S + 4 * seconds)
+        progress.update(1)
+    java = {**base, "client": "java", **java, **probe.columns()}
+    rate = java["records_per_s"]
+    java["ratio_to_java"], python["ratio_to_java"] = (1.0, round(python["records_per_s"] / rate, 4)) if rate else (None, None)
+    return [java, python]
+
+
 def _produce_python(bootstrap: str, topic: str, value: bytes, cell: Cell, client: str, variant: str,
                     budget: Budget) -> Measurement:
     if client == "confluent-kafka":
@@ -84,13 +114,20 @@ def _produce_python(bootstrap: str, topic: str, value: bytes, cell: Cell, client
 
 def run(config: LabConfig, quick: bool = False) -> int:
     require_reachable(config.bootstrap_servers)  # one clear line if the cluster is not up
-    cells = grid(quick)
-    total = sum(1 + len(_python_runs(c)) for c in cells)
+    cells, references = grid(quick), reference_cells(quick)
+    total = sum(1 + len(_python_runs(c)) for c in cells) + 2 * len(references)
     written = 0
     pacer = JavaPacer()
+    seconds = QUICK_REFERENCE_SECONDS if quick else REFERENCE_SECONDS
     with tqdm(total=total, desc="producer", unit="run") as progress:
         for cell in cells:
-            rows = run_cell(config, cell, budget_for(cell.record_bytes, quick), progress, pacer)
             # Written cell by cell: an interrupted grid keeps what it measured.
-            written += append_rows(config.bench_dir / f"{EXPERIMENT}.csv", [{**r, "quick": quick} for r in rows])
+            written += _append(config, run_cell(config, cell, budget_for(cell.record_bytes, quick), progress, pacer),
+                               quick)
+        for cell in references:
+            written += _append(config, run_reference(config, cell, seconds, progress), quick)
     return written
+
+
+def _append(config: LabConfig, rows: list[dict[str, object]], quick: bool) -> int:
+    return append_rows(config.bench_dir / f"{EXPERIMENT}.csv", [{**r, "quick": quick} for r in rows])

@@ -96,7 +96,20 @@ def caption_producer(frame: pd.DataFrame) -> str:
     if top is not None:
         parts.append(f"fastest Python run overall: {top['series']} at {fmt(top['records_per_s'])} records/s "
                      f"({top['row']}, {top['compression']})")
+    if reference := reference_ratios(python):
+        parts.append(reference)
     return ("; ".join(parts) or "No Python rows") + load_note(frame) + "."
+
+
+def reference_ratios(python: pd.DataFrame) -> str:
+    """The long runs' ratios, per record size: the ones to quote (the grid's short Java runs carry warm-up)."""
+    rows = python[(python["variant"] == "reference") & python["ratio_to_java"].notna()]
+    if rows.empty:
+        return ""
+    ratios = ", ".join(f"{fmt(r['ratio_to_java'])}× at {int(r['record_bytes']):,} B"
+                       for _, r in rows.sort_values("record_bytes").iterrows())
+    return (f"the reference runs ({fmt(rows['seconds'].median())} s each after a warm-up, Java given as many "
+            f"records; acks=all, batching on, no compression): {rows['client'].iloc[0]} {ratios} of Java")
 
 
 
