@@ -250,6 +250,18 @@ def test_pipeline_cpu_per_load_and_its_ceiling():
     assert part4.pipeline_cpu_sentence(None) == "" == part4.pipeline_cpu_sentence(frame[["kind", "achieved_hz"]])
 
 
+def test_a_machine_far_from_busy_implies_no_ceiling():
+    from kafkalab.report.sections import part4
+
+    quick = pd.DataFrame([cpu_load(10, True, 1.0, 1.0, 40.0, 58_000.0), cpu_load(200, True, 5.0, 8.0, 100.0, 6_736.0)])
+    caption = load.caption_pipeline_cpu(quick)  # 200/s: 128 % of 200, below the saturated share
+    assert "6,736 µs of CPU per trade, mostly fixed costs at a machine under 80% busy: no ceiling" in caption, caption
+    assert "would carry" not in caption
+    sentence = part4.pipeline_cpu_sentence(quick)
+    assert "shows no ceiling in these rows: at its highest load the machine was 64 % busy" in sentence, sentence
+    assert "short of the goal" not in sentence
+
+
 def test_pipeline_cpu_without_the_cpu_columns_says_so():
     old = pd.DataFrame([{**RUN, "kind": "load", "offered_hz": 10, "achieved_hz": 10, "sustained": True}])
     fig = load.plot_pipeline_cpu(old)
@@ -467,5 +479,5 @@ def test_the_scaling_answer_names_each_pipeline_ceiling_and_what_stopped_the_nex
     costs = transports.measured_costs(frame)
     assert costs.startswith("The whole pipeline, one process per component on this machine, sustained kafka "
                             "10,000 trades/s, zeromq 20,000 trades/s (then kafka 20,000/s not sustained: trades "
-                            "p99 3.10 s after produced; zeromq every rung sustained)"), costs
+                            "p99 3.10 s after produced; zeromq sustained the top rung of its ladder)"), costs
     assert costs.endswith(".") and ".." not in costs, costs

@@ -140,6 +140,17 @@ def cpu_at_the_top(frame: pd.DataFrame) -> tuple[pd.Series | None, pd.Series | N
     return (sustained.iloc[-1] if len(sustained) else None), rows.iloc[-1], _cores(rows)
 
 
+# Below this share of the machine busy, fixed costs (idle brokers, polling) dominate the CPU per
+# trade, and dividing the cores by it implies no ceiling: the quick grid's loads are such loads.
+SATURATED_SHARE = 0.8
+
+
+def implies_ceiling(row: pd.Series, cores: float) -> bool:
+    """True when the load kept the machine busy enough for its CPU per trade to bound the rate."""
+    return (np.isfinite(cores) and pd.notna(row.get("cpu_bound_hz"))
+            and row["cpu_pct_total"] >= SATURATED_SHARE * 100 * cores)
+
+
 def cpu_clause(row: pd.Series, cores: float) -> str:
     """At one load: the total against the machine, the heaviest process, the cost per trade and its ceiling."""
     share = (f" ({fmt(row['cpu_pct_total'] / cores, 2)} % of the machine's {int(cores)} cores)"
@@ -149,9 +160,12 @@ def cpu_clause(row: pd.Series, cores: float) -> str:
     text = f"at {fmt(row['achieved_hz'])} trades/s the processes used {fmt(row['cpu_pct_total'])} % of one core{share}"
     if heaviest is not None:
         text += f", the {heaviest} most ({fmt(parts[heaviest])} %)"
-    if pd.notna(row.get("cpu_us_per_trade")) and pd.notna(row.get("cpu_bound_hz")):
+    if implies_ceiling(row, cores):
         text += (f", {fmt(row['cpu_us_per_trade'])} µs of CPU per trade, so the cores would carry about "
                  f"{fmt(row['cpu_bound_hz'])} trades/s")
+    elif pd.notna(row.get("cpu_us_per_trade")):
+        text += (f", {fmt(row['cpu_us_per_trade'])} µs of CPU per trade, mostly fixed costs at a machine under "
+                 f"{SATURATED_SHARE:.0%} busy: no ceiling follows from it")
     return text
 
 

@@ -237,4 +237,9 @@ def _sustained(rows: pd.DataFrame) -> str:
     stopped = (part.dropna(subset=["stopped_by"]).groupby("transport", sort=False)["stopped_by"].last().to_dict()
                if "stopped_by" in part.columns else {})
     return (f"The whole pipeline, one process per component on this machine, sustained {_listed(best, ' trades/s')}"
-            + (" (then " + "; ".join(f"{t} {why}" for t, why in stopped.items()) + ")" if stopped else "") + ".")
+            + (" (then " + "; ".join(f"{t} {_stopped(why)}" for t, why in stopped.items()) + ")" if stopped else "")
+            + ".")
+
+
+def _stopped(why: str) -> str:
+    return "sustained the top rung of its ladder" if why == "every rung sustained" else why

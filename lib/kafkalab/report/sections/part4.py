@@ -98,6 +98,10 @@ def pipeline_cpu_sentence(frame) -> str:
     row = best if best is not None else top
     if row is None or not row.get("cpu_bound_hz", 0) > 0:
         return ""
+    if not load_figures.implies_ceiling(row, cores):
+        return (f" Part 2's figure of where the CPU goes per load shows no ceiling in these rows: at its highest "
+                f"load the machine was {fmt(top['cpu_pct_total'] / cores, 2)} % busy, so the CPU per trade is mostly "
+                f"fixed costs; the full grid (`kafkalab bench pipeline`) loads it to saturation.")
     which = "the highest load it sustained" if best is not None else "its highest load"
     bound = row["cpu_bound_hz"]
     gap = f"{fmt(GOAL_HZ / bound, 2)}× short of the goal" if bound < GOAL_HZ else "above the goal"
