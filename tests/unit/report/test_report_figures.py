@@ -256,7 +256,7 @@ def test_a_machine_far_from_busy_implies_no_ceiling():
     quick = pd.DataFrame([cpu_load(10, True, 1.0, 1.0, 40.0, 58_000.0), cpu_load(200, True, 5.0, 8.0, 100.0, 6_736.0)])
     caption = load.caption_pipeline_cpu(quick)  # 200/s: 128 % of 200, below the saturated share
     assert "6,736 µs of CPU per trade, mostly fixed costs at a machine under 80% busy: no ceiling" in caption, caption
-    assert "would carry" not in caption
+    assert "would carry" not in caption and "assumes" not in caption
     sentence = part4.pipeline_cpu_sentence(quick)
     assert "shows no ceiling in these rows: at its highest load the machine was 64 % busy" in sentence, sentence
     assert "short of the goal" not in sentence

@@ -179,8 +179,9 @@ def caption_pipeline_cpu(frame: pd.DataFrame) -> str:
     if best is None or top.name != best.name:
         parts.append("highest load (not sustained): " + cpu_clause(top, cores)
                      + " (its cost per trade is a lower bound: work left over for after the window is not in it)")
-    ceiling = "Each ceiling assumes" if len(parts) > 1 else "The ceiling assumes"
-    return ("; ".join(parts) + f". {ceiling} the CPU cost per trade stays the same at higher rates"
+    ceilings = sum(implies_ceiling(row, cores) for row in {r.name: r for r in (best, top) if r is not None}.values())
+    assumption = {0: "", 1: ". The ceiling assumes", 2: ". Each ceiling assumes"}[ceilings]
+    return ("; ".join(parts) + (f"{assumption} the CPU cost per trade stays the same at higher rates" if ceilings else "")
             + load_note(frame) + ".")
 
 
